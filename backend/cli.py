@@ -1,0 +1,153 @@
+"""Command line: `python -m backend run --preset toy-bon --seed 0 --out RESULT.json`.
+
+Exit codes: 0 done, 2 bad input (the message names the option and its allowed range; nothing is
+written), 1 the experiment itself failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from backend import jobs_cli
+from backend.config import ConfigError, ExperimentConfig, validate
+from backend.presets import PRESETS, get_preset
+
+# CLI option -> dotted config field. Types come from the config's defaults.
+OVERRIDES = {
+    "--world": "world",
+    "--method": "method",
+    "--device": "device",
+    "--label-noise": "preferences.label_noise",
+    "--pairs": "preferences.pairs",
+    "--eval-pairs": "preferences.eval_pairs",
+    "--members": "reward_models.members",
+    "--proxy-layers": "reward_models.layers",
+    "--rm-epochs": "reward_models.epochs",
+    "--rm-lr": "reward_models.lr",
+    "--num-prompts": "bon.num_prompts",
+    "--samples": "bon.samples",
+    "--uwo-lambda": "bon.uwo_lambda",  # and ppo.uwo_lambda: see config_from_args
+    "--objective": "ppo.objective",
+    "--member": "ppo.member",
+    "--kl-coef": "ppo.kl_coef",
+    "--kl-target": "ppo.kl_target",
+    "--steps": "ppo.steps",
+    "--eval-every": "ppo.eval_every",
+}
+
+
+def _field_type(cfg: ExperimentConfig, dotted: str) -> type:
+    obj = cfg
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return type(obj)
+
+
+def add_experiment_options(p: argparse.ArgumentParser) -> None:
+    """The options that define an experiment (shared by run and submit)."""
+    p.add_argument("--preset", default="toy-bon", help=f"one of {', '.join(PRESETS)}")
+    p.add_argument("--seed", default="0", help="experiment seed (0 .. 2^31)")
+    base = ExperimentConfig()
+    for option, dotted in OVERRIDES.items():
+        p.add_argument(
+            option, dest=dotted, default=None, metavar=_field_type(base, dotted).__name__.upper()
+        )
+
+
+def _parse_value(option: str, raw: str, kind: type):
+    try:
+        if kind is bool:
+            return raw.lower() in ("1", "true", "yes")
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(option, f"expected {kind.__name__}, got {raw!r}") from None
+
+
+def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
+    """Preset, then overrides; validated. Raises ConfigError naming the option."""
+    cfg = get_preset(args.preset)
+    changes = {"seed": _parse_value("--seed", args.seed, int)}
+    for option, dotted in OVERRIDES.items():
+        raw = getattr(args, dotted)
+        if raw is not None:
+            changes[dotted] = _parse_value(option, raw, _field_type(cfg, dotted))
+    # --uwo-lambda sets UWO's lambda of either method (defaults differ: best-of-n 0.5, PPO 0.1).
+    if "bon.uwo_lambda" in changes:
+        changes["ppo.uwo_lambda"] = changes["bon.uwo_lambda"]
+    return validate(cfg.replace(**changes))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from backend.cache import ArtifactCache
+    from backend.experiment import run_experiment
+
+    cfg = config_from_args(args)
+
+    def progress(frac: float, msg: str) -> None:
+        if not args.quiet:
+            print(f"[{frac:5.0%}] {msg}", file=sys.stderr, flush=True)
+
+    out = run_experiment(cfg, progress, cache=ArtifactCache(enabled=not args.no_cache))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out.result, indent=1))
+    if args.scores:
+        np.savez_compressed(args.scores, **out.arrays)
+    s = out.result["summary"]
+    print(f"wrote {args.out} in {out.result['timings']['total_s']:.1f} s", file=sys.stderr)
+    labels = [c["label"] for c in out.result["curves"]]  # PPO: its one curve
+    if cfg.method == "bon":
+        labels = ["single_avg", "mean", "wco", next(k for k in s if k.startswith("uwo"))]
+    for label in labels:
+        st = s[label]
+        print(
+            f"  {label:18s} gold start {st['gold_start']:+.3f}  peak {st['gold_peak']:+.3f}"
+            f"  final {st['gold_final']:+.3f}  proxy final {st['proxy_final']:+.3f}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def cmd_build_assets(args: argparse.Namespace) -> int:
+    from backend import assets
+    from backend.config import SftConfig
+    from backend.worlds import WORLDS, get_world
+
+    for name in args.worlds or sorted(WORLDS):
+        world = get_world(name)
+        folder = assets.shipped_sft_dir(world)
+        assets.write_sft(world, SftConfig(), folder, lambda f, m: print(m, file=sys.stderr))
+        print(f"wrote {folder}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m backend", description="Goodhart Lab engine")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run one experiment and write RESULT.json")
+    add_experiment_options(run)
+    run.add_argument("--out", required=True, help="RESULT.json path")
+    run.add_argument("--scores", help="also write the standardized score matrix (.npz)")
+    run.add_argument("--no-cache", action="store_true", help="recompute every stage")
+    run.add_argument("--quiet", action="store_true", help="no progress lines")
+    run.set_defaults(func=cmd_run)
+
+    build = sub.add_parser("build-assets", help="retrain the shipped SFT policies")
+    build.add_argument("worlds", nargs="*")
+    build.set_defaults(func=cmd_build_assets)
+    jobs_cli.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as e:
+        print(f"error: {e.option}: {e.message}", file=sys.stderr)
+        return 2

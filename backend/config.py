@@ -1,0 +1,242 @@
+"""One config dataclass per stage, validated in one place. The CLI and the web form build these.
+
+Every field carries a one-line doc and, where it has one, its allowed range and CLI option; the
+range check (`validate`) and the error messages are generated from that metadata, so the CLI, the
+app and the docs cannot disagree about what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+METHODS = ("bon", "ppo")
+OBJECTIVES = ("single", "mean", "wco", "uwo")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class ConfigError(ValueError):
+    """A config value outside its allowed range. `option` is the CLI flag (or field path)."""
+
+    def __init__(self, option: str, message: str) -> None:
+        super().__init__(f"{option}: {message}")
+        self.option = option
+        self.message = message
+
+
+def opt(default: Any, doc: str, option: str | None = None, lo=None, hi=None, choices=None):
+    """A documented dataclass field with an optional range [lo, hi] or set of choices."""
+    meta = {"doc": doc, "option": option, "lo": lo, "hi": hi, "choices": choices}
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class SftConfig:
+    """The SFT policy: a tiny GPT-2 trained on the world's SFT corpus (part of the world)."""
+
+    layers: int = opt(2, "transformer blocks of the policy", lo=1, hi=8)
+    width: int = opt(64, "embedding width of the policy", lo=8, hi=1024)
+    heads: int = opt(4, "attention heads", lo=1, hi=16)
+    steps: int = opt(800, "SFT optimizer steps", lo=1, hi=100_000)
+    batch_size: int = opt(256, "SFT answers per step", lo=1, hi=65_536)
+    lr: float = opt(3e-3, "SFT peak learning rate (one-cycle schedule)", lo=1e-6, hi=1.0)
+    seed: int = opt(0, "SFT seed (fixed: the initial policy is part of the world)", lo=0)
+
+
+@dataclass(frozen=True)
+class PreferenceConfig:
+    """Preference pairs: two answers of the initial policy to one prompt, labelled by gold."""
+
+    pairs: int = opt(4000, "training pairs", "--pairs", lo=10, hi=1_000_000)
+    eval_pairs: int = opt(1000, "held-out pairs (clean labels)", "--eval-pairs", lo=10, hi=100_000)
+    label_noise: float = opt(
+        0.25, "fraction of training labels flipped", "--label-noise", lo=0.0, hi=0.5
+    )
+
+
+@dataclass(frozen=True)
+class RewardModelConfig:
+    """The proxy ensemble: K reward models that differ only by seed (head init, data order)."""
+
+    members: int = opt(5, "ensemble members K", "--members", lo=1, hi=16)
+    layers: int = opt(
+        1, "proxy capacity: SFT blocks kept under the score head", "--proxy-layers", lo=1, hi=8
+    )
+    epochs: int = opt(2, "passes over the training pairs", "--rm-epochs", lo=1, hi=100)
+    lr: float = opt(1e-3, "Adam learning rate", "--rm-lr", lo=1e-7, hi=1.0)
+    batch_size: int = opt(64, "pairs per step", "--rm-batch-size", lo=1, hi=65_536)
+    score_l2: float = opt(1e-3, "L2 penalty on raw scores (keeps them centred)", lo=0.0, hi=1.0)
+
+
+@dataclass(frozen=True)
+class BonConfig:
+    """Best-of-n: N answers for each of P prompts, scored once; every n <= N from that matrix."""
+
+    num_prompts: int = opt(64, "prompts P", "--num-prompts", lo=1, hi=10_000)
+    samples: int = opt(4096, "answers per prompt N", "--samples", lo=2, hi=65_536)
+    uwo_lambda: float = opt(0.5, "UWO lambda (population variance)", "--uwo-lambda", lo=0.0, hi=100)
+
+
+@dataclass(frozen=True)
+class PpoConfig:
+    """PPO against one objective of the proxies, per-token KL penalty (backend/ppo.py).
+
+    Rollouts are at temperature 1; gamma 1 and GAE lambda 0.95 as in Coste et al."""
+
+    objective: str = opt("single", "objective PPO optimizes", "--objective", choices=OBJECTIVES)
+    member: int = opt(0, "member the single objective uses", "--member", lo=0, hi=15)
+    uwo_lambda: float = opt(0.1, "UWO lambda (population variance)", "--uwo-lambda", lo=0.0, hi=100)
+    kl_coef: float = opt(
+        0.0, "KL penalty beta (the adaptive controller's start)", "--kl-coef", lo=0.0, hi=10.0
+    )
+    kl_target: float = opt(
+        0.0, "target KL (nats) of the adaptive controller; 0: fixed", "--kl-target", lo=0, hi=1000
+    )
+    kl_horizon: int = opt(10, "adaptive controller horizon in PPO steps", lo=1, hi=100_000)
+    steps: int = opt(200, "PPO steps", "--steps", lo=1, hi=100_000)
+    batch_size: int = opt(64, "rollouts (answers) per PPO step", lo=2, hi=65_536)
+    minibatches: int = opt(2, "minibatches per epoch (must divide the batch)", lo=1, hi=1024)
+    epochs: int = opt(4, "PPO epochs over each batch", lo=1, hi=100)
+    lr: float = opt(1e-4, "Adam learning rate (policy and value model)", lo=1e-8, hi=1.0)
+    clip: float = opt(0.2, "policy ratio clip epsilon", lo=0.0, hi=10.0)
+    value_clip: float = opt(0.2, "value clip range around the old value", lo=0.0, hi=1e6)
+    max_grad_norm: float = opt(1.0, "gradient clip norm (policy and value each)", lo=0.0, hi=1e6)
+    gamma: float = opt(1.0, "discount per token", lo=0.0, hi=1.0)
+    gae_lambda: float = opt(0.95, "GAE lambda", lo=0.0, hi=1.0)
+    eval_every: int = opt(5, "evaluate every E PPO steps", "--eval-every", lo=1, hi=100_000)
+    eval_prompts: int = opt(5, "held-out prompts (never trained on)", lo=1, hi=10_000)
+    eval_samples: int = opt(128, "answers per held-out prompt per evaluation", lo=1, hi=100_000)
+    norm_samples: int = opt(
+        4096, "initial-policy answers that standardize the members", lo=2, hi=1_000_000
+    )
+    show_samples: int = opt(4, "sampled answers kept per evaluation", lo=0, hi=100)
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """A whole experiment. Equal configs and seeds give equal numbers."""
+
+    world: str = opt("toy-lists", "world name", "--world")
+    method: str = opt("bon", "optimizer", "--method", choices=METHODS)
+    seed: int = opt(0, "experiment seed (preferences, proxies, samples)", "--seed", lo=0, hi=2**31)
+    device: str = opt("auto", "torch device", "--device", choices=DEVICES)
+    sft: SftConfig = field(default_factory=SftConfig)
+    preferences: PreferenceConfig = field(default_factory=PreferenceConfig)
+    reward_models: RewardModelConfig = field(default_factory=RewardModelConfig)
+    bon: BonConfig = field(default_factory=BonConfig)
+    ppo: PpoConfig = field(default_factory=PpoConfig)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ExperimentConfig:
+        """Inverse of to_dict; unknown keys are an error (a typo must not pass silently)."""
+        return _from_dict(cls, d, "")
+
+    def replace(self, **changes) -> ExperimentConfig:
+        """A copy with changes; nested stages by dotted name, e.g. {"bon.samples": 64}."""
+        nested: dict[str, dict] = {}
+        top = {}
+        for key, value in changes.items():
+            if "." in key:
+                stage, name = key.split(".", 1)
+                nested.setdefault(stage, {})[name] = value
+            else:
+                top[key] = value
+        for stage, sub in nested.items():
+            top[stage] = dataclasses.replace(getattr(self, stage), **sub)
+        return dataclasses.replace(self, **top)
+
+
+def _from_dict(cls, d: dict, path: str):
+    if not isinstance(d, dict):
+        raise ConfigError(path or "config", f"expected an object, got {type(d).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(d) - set(fields)
+    if unknown:
+        raise ConfigError(path or "config", f"unknown field(s) {sorted(unknown)}")
+    kwargs = {}
+    for name, value in d.items():
+        f = fields[name]
+        stage_cls = f.default_factory
+        if isinstance(stage_cls, type) and dataclasses.is_dataclass(stage_cls):
+            kwargs[name] = _from_dict(stage_cls, value, f"{path}{name}.")
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def _check_field(obj, f: dataclasses.Field, path: str) -> None:
+    value = getattr(obj, f.name)
+    meta = f.metadata
+    option = meta.get("option") or f"{path}{f.name}"
+    doc = meta.get("doc", f.name)
+    kind = type(f.default)
+    if kind is bool or (kind is int and (isinstance(value, bool) or not isinstance(value, int))):
+        if not isinstance(value, kind):
+            raise ConfigError(option, f"{doc} must be an integer, got {value!r}")
+    if kind is float and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise ConfigError(option, f"{doc} must be a number, got {value!r}")
+    if kind is str and not isinstance(value, str):
+        raise ConfigError(option, f"{doc} must be a string, got {value!r}")
+    lo, hi, choices = meta.get("lo"), meta.get("hi"), meta.get("choices")
+    if choices is not None and value not in choices:
+        raise ConfigError(option, f"{doc} must be one of {', '.join(choices)}; got {value!r}")
+    if lo is not None and hi is not None and not lo <= value <= hi:
+        raise ConfigError(option, f"{doc} must be between {lo} and {hi}; got {value}")
+    if lo is not None and hi is None and value < lo:
+        raise ConfigError(option, f"{doc} must be at least {lo}; got {value}")
+
+
+def validate(cfg: ExperimentConfig) -> ExperimentConfig:
+    """Check every field against its range; raise ConfigError naming the option. Returns cfg."""
+    from backend.worlds import WORLDS  # late import: worlds import torch/transformers
+
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            for sub in dataclasses.fields(value):
+                _check_field(value, sub, f"{f.name}.")
+        else:
+            _check_field(cfg, f, "")
+    if cfg.world not in WORLDS:
+        raise ConfigError("--world", f"world must be one of {', '.join(sorted(WORLDS))}")
+    if cfg.reward_models.layers > cfg.sft.layers:
+        raise ConfigError(
+            "--proxy-layers",
+            f"proxy capacity must be between 1 and the policy's {cfg.sft.layers} layers; "
+            f"got {cfg.reward_models.layers}",
+        )
+    if cfg.sft.width % cfg.sft.heads:
+        raise ConfigError("sft.heads", "the policy width must be a multiple of its heads")
+    _validate_ppo(cfg)
+    return cfg
+
+
+def _validate_ppo(cfg: ExperimentConfig) -> None:
+    from backend.worlds import get_world
+
+    ppo, k = cfg.ppo, cfg.reward_models.members
+    if ppo.member >= k:
+        raise ConfigError("--member", f"member must be between 0 and {k - 1}; got {ppo.member}")
+    if ppo.kl_target > 0 and ppo.kl_coef <= 0:
+        raise ConfigError("--kl-coef", "the adaptive controller (--kl-target > 0) needs beta > 0")
+    if ppo.batch_size % ppo.minibatches:
+        raise ConfigError("ppo.minibatches", "the PPO batch must split into equal minibatches")
+    n = len(get_world(cfg.world).prompts())
+    if ppo.eval_prompts >= n:
+        raise ConfigError(
+            "ppo.eval_prompts",
+            f"held-out prompts must be between 1 and {n - 1}; got {ppo.eval_prompts}",
+        )
+
+
+def field_docs(cls) -> list[tuple[str, str, Any, str]]:
+    """(name, option, default, doc) of each field: used by the CLI's help and the docs."""
+    return [
+        (f.name, f.metadata.get("option"), f.default, f.metadata.get("doc", ""))
+        for f in dataclasses.fields(cls)
+        if f.metadata
+    ]

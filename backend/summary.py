@@ -1,0 +1,51 @@
+"""Headline numbers of a set of curves: start, peak and final gold, and how much was lost.
+
+"Overoptimization" of a curve = (peak gold - final gold) / (peak gold - gold at the start):
+0 when gold never falls from its peak, 1 when it falls all the way back to where it started.
+Single members are also averaged pointwise into "single_avg" (members differ a lot; claims are
+about the average member).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def curve_stats(points: list[dict], x: str = "n") -> dict:
+    gold = np.array([p["gold"] for p in points])
+    proxy = np.array([p["proxy"] for p in points])
+    peak = int(np.argmax(gold))
+    gain = gold[peak] - gold[0]
+    return {
+        "gold_start": float(gold[0]),
+        "gold_peak": float(gold[peak]),
+        f"{x}_at_peak": points[peak][x],
+        "kl_at_peak": float(points[peak]["kl"]),
+        "gold_final": float(gold[-1]),
+        "proxy_final": float(proxy[-1]),
+        "proxy_rises": bool(proxy[-1] > proxy[0]),
+        "overoptimization": float((gold[peak] - gold[-1]) / gain) if gain > 0 else 0.0,
+    }
+
+
+def average_points(curves: list[dict]) -> list[dict]:
+    """Pointwise mean of curves that share their x values."""
+    keys = [k for k in ("n", "step") if k in curves[0]["points"][0]]
+    out = []
+    for pts in zip(*(c["points"] for c in curves), strict=True):
+        avg = {k: pts[0][k] for k in keys}
+        for k in ("kl", "gold", "proxy", "proxy_mean"):
+            avg[k] = float(np.mean([p[k] for p in pts]))
+        out.append(avg)
+    return out
+
+
+def summarize_curves(curves: list[dict]) -> dict:
+    x = "n" if "n" in curves[0]["points"][0] else "step"
+    out = {}
+    singles = [c for c in curves if c["objective"] == "single"]
+    if singles:
+        out["single_avg"] = curve_stats(average_points(singles), x)
+    for c in curves:
+        out[c["label"]] = curve_stats(c["points"], x)
+    return out
