@@ -1,0 +1,227 @@
+"""Job commands of `python -m backend`: submit, worker, list, show, cancel, export.
+
+    python -m backend submit --preset toy-bon --seed 3 --name "seed 3"   prints the new id
+    python -m backend worker                                           runs queued experiments
+    python -m backend list [--json]
+    python -m backend show ID [--json]            --json: the RESULT.json layout plus id, status
+    python -m backend cancel ID
+    python -m backend export ID --format json|csv [--out FILE]
+
+Every command takes --db URL (any SQLAlchemy URL, or a SQLite file path); the default is
+GOODHART_DB_URL, else <GOODHART_DATA_DIR>/goodhart.sqlite3. The queue is SQLite in the data folder,
+or Redis when GOODHART_REDIS_URL is set (see db/queue.py).
+
+Exit codes: 0 done; 2 bad input: a malformed or unknown id, a bad option or --db (the message says
+which); 1 nothing to do: cancel of a finished experiment, export of one without results.
+All database work is in db/; this module only parses and prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import logging
+import sys
+
+from backend.config import ConfigError
+
+CSV_COLUMNS = (
+    "label",
+    "method",
+    "objective",
+    "member",
+    "lambda",
+    "n",
+    "step",
+    "kl",
+    "gold",
+    "proxy",
+    "proxy_mean",
+    "gold_se",
+)
+
+
+def _use_db(args: argparse.Namespace) -> None:
+    from sqlalchemy import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    from db.engine import normalize_url, set_url
+
+    if args.db:
+        try:
+            make_url(normalize_url(args.db)).get_dialect()
+        except (ArgumentError, NoSuchModuleError) as e:
+            raise ConfigError("--db", f"not a database URL or file path: {e}") from None
+        set_url(args.db)
+
+
+def _experiment(text: str) -> dict:
+    """The experiment of a command-line id, or ConfigError (exit 2) saying what is wrong."""
+    from db import api
+    from db.engine import display_url
+
+    if not api.is_valid_id(text):
+        raise ConfigError(
+            "ID",
+            f"{text!r} is not an experiment id (ids are {api.ID_LENGTH} characters of a-z and "
+            "2-9, without l and o; `python -m backend list` shows them)",
+        )
+    exp = api.get_experiment(text)
+    if exp is None:
+        raise ConfigError("ID", f"no experiment {text} in {display_url()}")
+    return exp
+
+
+def show_layout(exp: dict) -> dict:
+    """`show --json`: the RESULT.json layout plus id and status (before the result exists: the
+    config, progress, stage and error)."""
+    out = {"id": exp["id"], "status": exp["status"]}
+    if exp["result"] is not None:
+        return {**out, **exp["result"]}
+    return {**out, **{k: exp[k] for k in ("name", "progress", "stage", "error", "config")}}
+
+
+def curves_csv(result: dict) -> str:
+    """Every curve point, one row each (long format)."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for c in result["curves"]:
+        head = {k: c.get(k) for k in ("label", "method", "objective", "member", "lambda")}
+        for p in c["points"]:
+            w.writerow({**head, **p})
+    return buf.getvalue()
+
+
+# ---- commands -----------------------------------------------------------------------------------
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from backend.cli import config_from_args
+
+    _use_db(args)
+    cfg = config_from_args(args)
+    from db import api
+
+    try:
+        print(api.submit(cfg, name=args.name))
+    except ValueError as e:
+        raise ConfigError("--name", str(e)) from None
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    _use_db(args)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    logging.getLogger("huey").setLevel(logging.WARNING)
+    from db.worker import serve
+
+    serve()
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    _use_db(args)
+    from db import api
+
+    rows = api.list_experiments(limit=args.limit)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    print(f"{'ID':12s}  {'STATUS':9s}  PROG  {'CREATED (UTC)':16s}  SEED  NAME / STAGE")
+    for r in rows:
+        created = r["created_at"][:16].replace("T", " ")
+        seed = r["config"].get("seed", "")
+        label = r["name"] or r["stage"] or ""
+        print(f"{r['id']}  {r['status']:9s}  {r['progress']:4.0%}  {created}  {seed:>4}  {label}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    _use_db(args)
+    exp = _experiment(args.id)
+    if args.json:
+        print(json.dumps(show_layout(exp), indent=1))
+        return 0
+    cfg = exp["config"]
+    print(f"id        {exp['id']}" + (f"  ({exp['name']})" if exp["name"] else ""))
+    print(f"status    {exp['status']}  {exp['progress']:.0%}  {exp['stage'] or ''}")
+    print(f"created   {exp['created_at']}")
+    if exp["finished_at"]:
+        print(f"finished  {exp['finished_at']}")
+    print(f"config    world {cfg['world']}, method {cfg['method']}, seed {cfg['seed']}")
+    if exp["error"]:
+        print(f"error\n{exp['error']}")
+    for label, s in (exp["summary"] or {}).items():
+        print(
+            f"  {label:18s} gold start {s['gold_start']:+.3f}  peak {s['gold_peak']:+.3f}"
+            f"  final {s['gold_final']:+.3f}  overoptimization {s['overoptimization']:.2f}"
+        )
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    _use_db(args)
+    from db import api
+
+    exp = _experiment(args.id)
+    if not api.cancel(exp["id"]):
+        print(f"{exp['id']} is already {exp['status']}: nothing to cancel", file=sys.stderr)
+        return 1
+    if api.get_experiment(exp["id"])["status"] == "cancelled":
+        print(f"{exp['id']} cancelled")
+    else:
+        print(f"{exp['id']}: cancel requested; it stops at its next stage boundary")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    _use_db(args)
+    exp = _experiment(args.id)
+    if exp["result"] is None:
+        print(f"{exp['id']} is {exp['status']}: it has no results to export", file=sys.stderr)
+        return 1
+    if args.format == "json":
+        text = json.dumps(show_layout(exp), indent=1) + "\n"
+    else:
+        text = curves_csv(exp["result"])
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the job commands to `python -m backend`'s subcommands."""
+    from backend.cli import add_experiment_options
+
+    def command(name: str, help: str, func) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help)
+        p.add_argument(
+            "--db",
+            metavar="URL",
+            help="database URL or SQLite file (default GOODHART_DB_URL, else the data folder's)",
+        )
+        p.set_defaults(func=func)
+        return p
+
+    p = command("submit", "queue an experiment (same options as run); prints its id", cmd_submit)
+    add_experiment_options(p)
+    p.add_argument("--name", help="a name to show in lists")
+    command("worker", "run queued experiments until SIGTERM or Ctrl-C", cmd_worker)
+    p = command("list", "the newest experiments", cmd_list)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--limit", type=int, default=200)
+    p = command("show", "one experiment", cmd_show)
+    p.add_argument("id", metavar="ID")
+    p.add_argument("--json", action="store_true", help="the RESULT.json layout plus id, status")
+    p = command("cancel", "cancel a queued or running experiment", cmd_cancel)
+    p.add_argument("id", metavar="ID")
+    p = command("export", "write a finished experiment's results", cmd_export)
+    p.add_argument("id", metavar="ID")
+    p.add_argument("--format", choices=("json", "csv"), default="json")
+    p.add_argument("--out", help="file to write (default: standard output)")

@@ -1,0 +1,176 @@
+"""What the app and the CLI call: submit, list, read, cancel and delete experiments.
+
+Dicts out, JSON-ready: times are ISO-8601 strings in UTC, e.g. "2025-01-31T12:00:00.123456+00:00".
+Every function opens the process's one engine (db.engine.get_engine) and one short transaction.
+Malformed or unknown ids give None or False, never an exception, so a share link with a typo is a
+"not found" page and not a crash.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import datetime
+
+import numpy as np
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import insert, select, update
+
+from backend.config import ExperimentConfig, validate
+from db import artifacts, queue
+from db.engine import reading, writing
+from db.jobs import as_utc, now
+from db.models import Artifact, Experiment
+from db.results import load_result
+
+E = Experiment
+ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # 32 symbols: no 0/o, 1/l
+ID_LENGTH = 12  # 60 random bits
+_ID_RE = re.compile(f"[{ID_ALPHABET}]{{{ID_LENGTH}}}")
+NAME_MAX = 200
+
+
+def new_id() -> str:
+    return "".join(secrets.choice(ID_ALPHABET) for _ in range(ID_LENGTH))
+
+
+def is_valid_id(text) -> bool:
+    """Whether text has the form of an experiment id (12 of a-z without l, o and 2-9)."""
+    return isinstance(text, str) and _ID_RE.fullmatch(text) is not None
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return as_utc(dt).isoformat() if dt is not None else None
+
+
+def submit(cfg: ExperimentConfig | dict, name: str | None = None) -> str:
+    """Validate, store as queued, and enqueue. Returns the new id. Raises ConfigError for a bad
+    config, ValueError for a name over 200 characters; if the queue cannot be reached the
+    experiment is marked failed with that error and the error is raised."""
+    if isinstance(cfg, dict):
+        cfg = ExperimentConfig.from_dict(cfg)
+    cfg = validate(cfg)
+    if name is not None and len(name) > NAME_MAX:
+        raise ValueError(f"name: at most {NAME_MAX} characters, got {len(name)}")
+    eid = new_id()
+    with writing() as conn:
+        conn.execute(
+            insert(E.__table__).values(
+                id=eid,
+                name=name,
+                status="queued",
+                created_at=now(),
+                progress=0.0,
+                stage="queued",
+                cancel_requested=False,
+                config=cfg.to_dict(),
+            )
+        )
+    try:
+        queue.enqueue(eid)
+    except Exception as e:
+        with writing() as conn:
+            conn.execute(
+                update(E)
+                .where(E.id == eid)
+                .values(status="failed", finished_at=now(), error=f"could not enqueue: {e!r}")
+            )
+        raise
+    return eid
+
+
+LIST_COLUMNS = (
+    E.id,
+    E.name,
+    E.created_at,
+    E.started_at,
+    E.finished_at,
+    E.status,
+    E.progress,
+    E.stage,
+    E.error,
+    E.config,
+    E.summary,
+)
+
+
+def _row_dict(row) -> dict:
+    d = dict(row._mapping)
+    for k in ("created_at", "started_at", "finished_at", "heartbeat_at"):
+        if k in d:
+            d[k] = _iso(d[k])
+    return d
+
+
+def list_experiments(limit: int = 200) -> list[dict]:
+    """The newest experiments first: id, name, created_at, started_at, finished_at, status,
+    progress, stage, error, config, summary (no curves: see get_experiment)."""
+    with reading() as conn:
+        rows = conn.execute(select(*LIST_COLUMNS).order_by(E.created_at.desc()).limit(limit))
+        return [_row_dict(r) for r in rows]
+
+
+def get_experiment(eid: str) -> dict | None:
+    """Everything about one experiment, or None (malformed or unknown id): id, name, created_at,
+    started_at, finished_at, heartbeat_at, worker, status, progress, stage, cancel_requested,
+    config, summary, timings, versions, error, and result: the RESULT.json layout once done
+    (else None)."""
+    if not is_valid_id(eid):
+        return None
+    with reading() as conn:
+        row = conn.execute(select(E).where(E.id == eid)).one_or_none()
+        if row is None:
+            return None
+        out = _row_dict(row)
+        meta = out.pop("result_meta")
+        out["result"] = load_result(conn, eid, row) if row.status == "done" and meta else None
+    return out
+
+
+def load_arrays(eid: str, kind: str = "bon_scores") -> dict[str, np.ndarray] | None:
+    """The stored arrays of a finished experiment (best-of-n: gold (P,N), proxy (P,N,K),
+    prompt_idx (P,), answers (P,N,T), prompts (P,), vocab (V,)), or None when it has none.
+    Raises FileNotFoundError when the database names a file the data folder lacks."""
+    if not is_valid_id(eid):
+        return None
+    with reading() as conn:
+        rel = conn.execute(
+            select(Artifact.path).where(Artifact.experiment_id == eid, Artifact.kind == kind)
+        ).scalar_one_or_none()
+    return artifacts.load(rel) if rel is not None else None
+
+
+def cancel(eid: str) -> bool:
+    """Cancel: a queued experiment at once; a running one at its next stage or step boundary
+    (it stays "running" until its worker gets there). False when there is nothing to cancel
+    (malformed or unknown id, or already finished)."""
+    if not is_valid_id(eid):
+        return False
+    with writing() as conn:
+        queued = conn.execute(
+            update(E)
+            .where(E.id == eid, E.status == "queued")
+            .values(status="cancelled", cancel_requested=True, finished_at=now())
+            .values(stage="cancelled before it started")
+        )
+        if queued.rowcount:
+            return True
+        running = conn.execute(
+            update(E).where(E.id == eid, E.status == "running").values(cancel_requested=True)
+        )
+        return running.rowcount == 1
+
+
+def delete(eid: str) -> bool:
+    """Delete an experiment, its rows and its files. A running one stops at its next boundary
+    (its worker finds the row gone). False for a malformed or unknown id."""
+    if not is_valid_id(eid):
+        return False
+    with writing() as conn:
+        paths = list(
+            conn.execute(select(Artifact.path).where(Artifact.experiment_id == eid)).scalars()
+        )
+        gone = conn.execute(sql_delete(E).where(E.id == eid)).rowcount == 1
+    for rel in paths:
+        artifacts.remove(rel)
+    return gone

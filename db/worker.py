@@ -1,0 +1,213 @@
+"""The worker (`python -m backend worker`): takes experiment ids from the Huey queue and runs them,
+one at a time, writing progress as it goes and the result at the end, in one transaction.
+
+Faults, and what the user then sees:
+- The run raises: "failed", with the traceback as the error; the stage says where it was.
+- A cancel (db.api.cancel): the engine polls should_stop() at every stage boundary and PPO step;
+  the run stops there and becomes "cancelled".
+- SIGTERM or SIGINT: the running experiment stops at its next boundary and goes back to the queue
+  ("queued" again, for this or another worker), then the worker exits. A second signal exits at
+  once, and the experiment is then recovered as after SIGKILL.
+- SIGKILL, a crash, the out-of-memory killer, a machine that goes down: the row stays "running"
+  and its heartbeat (every HEARTBEAT_S) stops. The next worker to start, and every running worker
+  once a minute, marks it **failed** with an error that says so. It is not re-run automatically: a
+  run that killed its worker (out of memory, say) would kill the next one too, and a failed row
+  with a clear message is better than a worker fleet in a crash loop. Submitting it again is
+  cheap, since the stages it finished are reused from the artifact cache.
+  A run counts as dead when its worker ran on this host and that process is gone, or when its
+  heartbeat is older than STALE_S (a worker on another machine). Workers on different machines
+  must therefore have different host names (containers do by default).
+- A queued experiment whose queue message was lost (Redis restarted without persistence, a failed
+  enqueue) is sent again by the same sweep; a duplicate message is harmless, since a worker runs
+  only what it could claim (queued -> running, in one guarded UPDATE).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import traceback
+from datetime import datetime
+from pathlib import Path
+
+from db import jobs, queue
+from db.engine import display_url, get_engine
+
+HEARTBEAT_S = 5.0  # a running experiment's heartbeat
+STALE_S = 60.0  # no heartbeat for this long: its worker is dead
+SWEEP_S = 60.0  # how often a worker looks for dead runs and lost messages
+POLL_S = 0.2  # SQLite queue: how often an idle worker looks for work (Redis blocks instead)
+
+log = logging.getLogger("goodhart.worker")
+_active: Worker | None = None
+
+
+def run_job(experiment_id: str) -> None:
+    """The Huey task: run one experiment in this process's worker."""
+    if _active is None:
+        raise RuntimeError("experiments run inside a worker: python -m backend worker")
+    _active.execute(experiment_id)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed process its parent has not reaped yet is a zombie: dead for our purposes
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def dead_because(worker: str | None, heartbeat: datetime | None, now: datetime) -> str | None:
+    """Why the run of `worker` (host:pid) counts as dead at `now`, or None while it looks alive."""
+    host, _, pid = (worker or "").rpartition(":")
+    if host == socket.gethostname() and pid.isdigit() and not _process_alive(int(pid)):
+        return f"its process {pid} on {host} is gone"
+    if heartbeat is None or (now - heartbeat).total_seconds() > STALE_S:
+        last = heartbeat.isoformat() if heartbeat else "never"
+        return f"no heartbeat for over {STALE_S:.0f} s (last: {last})"
+    return None
+
+
+class Worker:
+    def __init__(self) -> None:
+        self.id = f"{socket.gethostname()}:{os.getpid()}"
+        self.stop = threading.Event()  # set by SIGTERM/SIGINT: finish up and exit
+        self.exited = threading.Event()
+        self.current: str | None = None
+
+    # ---- recovery ------------------------------------------------------------------------------
+
+    def recover(self, now: datetime | None = None) -> list[str]:
+        """Fail the running experiments of dead workers; re-send queued ones the queue lost.
+        Returns the ids marked failed."""
+        now = now or jobs.now()
+        failed = []
+        for r in jobs.running():
+            why = None if r.worker == self.id else dead_because(r.worker, r.heartbeat_at, now)
+            if why is None:
+                continue
+            error = (
+                f"The worker {r.worker} stopped while running this experiment ({why}; it was "
+                f"at: {r.stage}). It was killed (SIGKILL, the out-of-memory killer) or its "
+                "machine went down. It is not re-run automatically, since a run that killed its "
+                "worker would kill the next one too: submit it again (finished stages come from "
+                "the cache)."
+            )
+            if jobs.mark_lost(r.id, r.worker, r.heartbeat_at, error):
+                log.warning("failed %s: worker %s is dead (%s)", r.id, r.worker, why)
+                failed.append(r.id)
+        for eid in sorted(set(jobs.queued_ids()) - queue.pending_ids()):
+            log.warning("re-sent %s: queued, but its queue message was missing", eid)
+            queue.enqueue(eid)
+        return failed
+
+    def _beat(self) -> None:
+        last_sweep = time.monotonic()
+        while not self.exited.wait(HEARTBEAT_S):
+            try:
+                eid = self.current
+                if eid is not None:
+                    jobs.heartbeat(eid, self.id)
+                if time.monotonic() - last_sweep > SWEEP_S:
+                    last_sweep = time.monotonic()
+                    self.recover()
+            except Exception:
+                log.exception("heartbeat failed (will retry)")
+
+    # ---- one job -------------------------------------------------------------------------------
+
+    def execute(self, eid: str) -> None:
+        config = jobs.claim(eid, self.id)
+        if config is None:
+            log.info("skip %s: not queued any more (cancelled, deleted or taken)", eid)
+            return
+        from backend.cache import ArtifactCache
+        from backend.config import ExperimentConfig
+        from backend.experiment import Cancelled, run_experiment
+
+        self.current = eid
+        t0 = time.perf_counter()
+        log.info("start %s", eid)
+        try:
+            out = run_experiment(
+                ExperimentConfig.from_dict(config),
+                progress=lambda frac, msg: jobs.progress(eid, self.id, frac, msg),
+                should_stop=lambda: (
+                    self.stop.is_set() or jobs.stop_reason(eid, self.id) is not None
+                ),
+                cache=ArtifactCache(),
+            )
+            if jobs.finish(eid, self.id, out.result, out.arrays):
+                log.info("done %s in %.1f s", eid, time.perf_counter() - t0)
+            else:
+                log.warning("dropped the result of %s: the run was taken away", eid)
+        except Cancelled as e:
+            self._stopped(eid, str(e))
+        except Exception:
+            jobs.fail(eid, self.id, traceback.format_exc())
+            log.exception("failed %s", eid)
+        finally:
+            self.current = None
+
+    def _stopped(self, eid: str, message: str) -> None:
+        reason = jobs.stop_reason(eid, self.id)
+        if reason == "cancel":
+            jobs.stopped(eid, self.id, message)
+            log.info("cancelled %s (%s)", eid, message)
+        elif reason == "lost":
+            log.warning("stopped %s: deleted, or failed by another worker", eid)
+        elif jobs.requeue(eid, self.id, f"back in the queue: worker {self.id} was stopped"):
+            queue.enqueue(eid)
+            log.info("re-queued %s (%s)", eid, message)
+
+    # ---- the loop ------------------------------------------------------------------------------
+
+    def _on_signal(self, signum, _frame) -> None:
+        log.info("%s: stopping after the current stage", signal.Signals(signum).name)
+        self.stop.set()
+        signal.signal(signum, signal.SIG_DFL)  # a second one ends the process at once
+
+    def serve(self) -> None:
+        """Run jobs until SIGTERM or SIGINT."""
+        global _active
+        _active = self
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_signal)
+        get_engine()
+        huey = queue.get_huey()
+        self.recover()
+        import backend.experiment  # noqa: F401  (torch and transformers: now, not per job)
+
+        threading.Thread(target=self._beat, name="heartbeat", daemon=True).start()
+        log.info(
+            "ready: worker %s, database %s, queue %s", self.id, display_url(), queue.describe()
+        )
+        try:
+            while not self.stop.is_set():
+                try:
+                    task = huey.dequeue()
+                except Exception:
+                    log.exception("could not read the queue (will retry)")
+                    self.stop.wait(1.0)
+                    continue
+                if task is not None:
+                    huey.execute(task)
+                elif not huey.storage.blocking:
+                    self.stop.wait(POLL_S)
+        finally:
+            self.exited.set()
+            _active = None
+        log.info("stopped")
+
+
+def serve() -> None:
+    Worker().serve()

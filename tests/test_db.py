@@ -1,0 +1,284 @@
+"""db/ in-process on a real SQLite file: migrations, settings, storing a real result and reading
+it back, the guarded state changes a worker makes, and recovery from dead workers."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from jobs_support import tiny_config
+from sqlalchemy import func, inspect, select, text
+
+from backend.config import ConfigError
+from db import api, artifacts, jobs, queue
+from db.engine import SCHEMA_VERSION, alembic_config, database_url, get_engine, reading
+from db.models import Base, CurvePoint, RewardModel
+from db.worker import STALE_S, Worker
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+def real_output(tmp_path_factory):
+    """A real tiny best-of-n run (result and arrays), made once for this module."""
+    from backend.cache import ArtifactCache
+    from backend.experiment import run_experiment
+
+    cache = ArtifactCache(root=tmp_path_factory.mktemp("cache"))
+    return run_experiment(tiny_config(), cache=cache)
+
+
+@pytest.fixture
+def data(tmp_path, monkeypatch):
+    """A fresh data folder; the database and queue are the default files inside it."""
+    folder = tmp_path / "data"
+    monkeypatch.setenv("GOODHART_DATA_DIR", str(folder))
+    monkeypatch.delenv("GOODHART_DB_URL", raising=False)
+    monkeypatch.delenv("GOODHART_REDIS_URL", raising=False)
+    return folder
+
+
+def finished(output, name=None) -> str:
+    """Submit, claim and finish one experiment the way a worker does; returns its id."""
+    eid = api.submit(tiny_config(), name=name)
+    assert jobs.claim(eid, "w:1") is not None
+    assert jobs.finish(eid, "w:1", output.result, output.arrays)
+    return eid
+
+
+def count(model, eid: str) -> int:
+    with reading() as conn:
+        q = select(func.count()).select_from(model).where(model.experiment_id == eid)
+        return conn.execute(q).scalar_one()
+
+
+def test_default_database_is_a_file_in_the_data_folder(data):
+    assert database_url() == f"sqlite:///{data / 'goodhart.sqlite3'}"
+    assert get_engine() is get_engine()  # one engine per process
+    assert (data / "goodhart.sqlite3").exists()
+
+
+def test_sqlite_runs_with_wal_foreign_keys_and_a_busy_timeout(data):
+    with get_engine().connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+
+
+def test_migrations_build_exactly_the_models_and_go_both_ways(data):
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    cfg = alembic_config(database_url())
+    assert ScriptDirectory.from_config(cfg).get_current_head() == SCHEMA_VERSION
+    engine = get_engine()  # migrates the new file
+    with engine.connect() as conn:
+        mc = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert mc.get_current_revision() == SCHEMA_VERSION
+        assert compare_metadata(mc, Base.metadata) == []
+    command.downgrade(cfg, "base")
+    assert set(inspect(engine).get_table_names()) == {"alembic_version"}
+    command.upgrade(cfg, "head")
+    assert set(inspect(engine).get_table_names()) == {*Base.metadata.tables, "alembic_version"}
+
+
+def test_migrations_render_for_postgresql_too(data, capsys):
+    from alembic import command
+
+    command.upgrade(alembic_config("postgresql://lab@db.example/lab"), "head", sql=True)
+    sql = capsys.readouterr().out
+    assert "CREATE TABLE experiments" in sql and "TIMESTAMP WITH TIME ZONE" in sql
+    assert f"INSERT INTO alembic_version (version_num) VALUES ('{SCHEMA_VERSION}')" in sql
+
+
+def test_a_stored_result_reads_back_as_the_same_result_json(data, real_output):
+    eid = finished(real_output, name="tiny")
+    exp = api.get_experiment(eid)
+    expected = json.loads(json.dumps(real_output.result))  # what RESULT.json would hold
+    assert exp["result"] == expected
+    assert list(exp["result"]) == list(expected)  # same key order as RESULT.json
+    assert exp["status"] == "done" and exp["progress"] == 1.0 and exp["error"] is None
+    assert exp["name"] == "tiny"
+    assert exp["config"] == expected["config"] and exp["summary"] == expected["summary"]
+    assert exp["versions"] == expected["versions"] and exp["timings"] == expected["timings"]
+    assert exp["created_at"] <= exp["started_at"] <= exp["finished_at"]
+    K = tiny_config().reward_models.members
+    assert count(RewardModel, eid) == K
+    assert count(CurvePoint, eid) == sum(len(c["points"]) for c in expected["curves"])
+    [listed] = api.list_experiments()
+    assert listed["id"] == eid and listed["status"] == "done"
+    assert listed["summary"] == expected["summary"]
+
+
+def test_arrays_come_back_exactly_and_recompute_the_stored_curves(data, real_output):
+    from backend.best_of_n import bon_curves
+    from backend.objectives import standard_objectives
+
+    eid = finished(real_output)
+    arrays = api.load_arrays(eid)
+    assert set(arrays) == set(real_output.arrays)
+    for k, a in real_output.arrays.items():
+        assert arrays[k].dtype == a.dtype and np.array_equal(arrays[k], a), k
+    cfg = tiny_config()
+    objectives = standard_objectives(cfg.reward_models.members, cfg.bon.uwo_lambda)
+    curves = bon_curves(arrays["gold"], arrays["proxy"], objectives)
+    assert curves == api.get_experiment(eid)["result"]["curves"]
+    assert (data / "artifacts" / f"{eid}.bon_scores.npz").exists()
+
+
+def test_ids_are_short_random_and_checked(data, real_output):
+    ids = {api.new_id() for _ in range(1000)}
+    assert len(ids) == 1000 and all(api.is_valid_id(i) for i in ids)
+    for bad in ("", "abc", "ABCDEFGHJKMN", "abcdefghijk0", "abcdefghijkl", "x" * 13, None, 12):
+        assert not api.is_valid_id(bad), bad
+        assert api.get_experiment(bad) is None
+        assert api.load_arrays(bad) is None
+        assert api.cancel(bad) is False and api.delete(bad) is False
+    unknown = api.new_id()
+    assert api.get_experiment(unknown) is None and api.load_arrays(unknown) is None
+    assert api.cancel(unknown) is False and api.delete(unknown) is False
+
+
+def test_submit_validates_and_stores_nothing_when_bad(data):
+    with pytest.raises(ConfigError) as e:
+        api.submit(tiny_config().replace(**{"bon.samples": 1}))
+    assert e.value.option == "--samples"
+    with pytest.raises(ValueError, match="name"):
+        api.submit(tiny_config(), name="x" * 201)
+    assert api.list_experiments() == []
+    eid = api.submit(tiny_config().to_dict(), name="from a dict")
+    exp = api.get_experiment(eid)
+    assert exp["status"] == "queued" and exp["result"] is None
+    assert queue.pending_ids() == {eid}
+
+
+def test_list_is_newest_first_and_limited(data):
+    ids = [api.submit(tiny_config(seed=i)) for i in range(3)]
+    assert [e["id"] for e in api.list_experiments()] == ids[::-1]
+    assert [e["id"] for e in api.list_experiments(limit=2)] == ids[:0:-1]
+
+
+def test_only_one_worker_can_claim_a_run(data):
+    eid = api.submit(tiny_config())
+    assert jobs.claim(eid, "a:1") == tiny_config().to_dict()
+    assert jobs.claim(eid, "b:2") is None
+    assert jobs.progress(eid, "b:2", 0.5, "not mine") is False
+    assert jobs.progress(eid, "a:1", 0.5, "training") is True
+    exp = api.get_experiment(eid)
+    assert (exp["status"], exp["worker"], exp["progress"], exp["stage"]) == (
+        "running",
+        "a:1",
+        0.5,
+        "training",
+    )
+
+
+def test_cancel_queued_at_once_and_running_at_the_next_boundary(data):
+    queued = api.submit(tiny_config())
+    assert api.cancel(queued) is True
+    assert api.get_experiment(queued)["status"] == "cancelled"
+    assert jobs.claim(queued, "w:1") is None  # a worker that gets its message skips it
+    assert api.cancel(queued) is False
+
+    running = api.submit(tiny_config())
+    jobs.claim(running, "w:1")
+    assert jobs.stop_reason(running, "w:1") is None
+    assert api.cancel(running) is True
+    assert api.get_experiment(running)["status"] == "running"  # until the worker stops it
+    assert jobs.stop_reason(running, "w:1") == "cancel"
+    assert jobs.stopped(running, "w:1", "cancelled before scoring")
+    exp = api.get_experiment(running)
+    assert exp["status"] == "cancelled" and exp["stage"] == "cancelled before scoring"
+
+
+def test_delete_removes_rows_and_files(data, real_output):
+    eid = finished(real_output)
+    path = data / "artifacts" / f"{eid}.bon_scores.npz"
+    assert path.exists() and count(CurvePoint, eid) > 0
+    assert api.delete(eid) is True
+    assert api.get_experiment(eid) is None and api.load_arrays(eid) is None
+    assert not path.exists()
+    assert count(CurvePoint, eid) == 0 and count(RewardModel, eid) == 0  # foreign keys cascade
+    assert api.delete(eid) is False
+
+
+def test_an_exception_fails_the_run_with_its_traceback(data):
+    eid = api.submit(tiny_config())
+    jobs.claim(eid, "w:1")
+    jobs.progress(eid, "w:1", 0.4, "sampling")
+    assert jobs.fail(eid, "w:1", "Traceback ...\nRuntimeError: boom")
+    exp = api.get_experiment(eid)
+    assert exp["status"] == "failed" and "RuntimeError: boom" in exp["error"]
+    assert exp["stage"] == "sampling" and exp["result"] is None
+
+
+def test_a_silent_remote_worker_is_failed_after_the_stale_limit(data, real_output):
+    eid = api.submit(tiny_config())
+    jobs.claim(eid, "another-machine:42")
+    beat = api.get_experiment(eid)["heartbeat_at"]
+    me = Worker()
+    assert me.recover(now=jobs.now() + timedelta(seconds=STALE_S / 2)) == []
+    assert api.get_experiment(eid)["status"] == "running"
+    assert me.recover(now=jobs.now() + timedelta(seconds=STALE_S + 1)) == [eid]
+    exp = api.get_experiment(eid)
+    assert exp["status"] == "failed"
+    assert "another-machine:42 stopped while running" in exp["error"] and beat[:19] in exp["error"]
+    assert "submit it again" in exp["error"]
+    # The lost worker comes back: it cannot store a result over the failure.
+    assert jobs.finish(eid, "another-machine:42", real_output.result, real_output.arrays) is False
+    assert api.get_experiment(eid)["status"] == "failed"
+    assert not (data / "artifacts" / f"{eid}.bon_scores.npz").exists()
+
+
+def test_a_dead_local_worker_is_failed_at_once_a_live_one_is_not(data):
+    host = socket.gethostname()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait(30)
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        gone, living = api.submit(tiny_config()), api.submit(tiny_config(seed=1))
+        jobs.claim(gone, f"{host}:{dead.pid}")
+        jobs.claim(living, f"{host}:{alive.pid}")
+        assert Worker().recover() == [gone]
+        assert f"process {dead.pid} on {host} is gone" in api.get_experiment(gone)["error"]
+        assert api.get_experiment(living)["status"] == "running"
+    finally:
+        alive.kill()
+        alive.wait(30)
+
+
+def test_a_queued_run_whose_message_was_lost_is_sent_again(data):
+    eid = api.submit(tiny_config())
+    queue.get_huey().flush()  # e.g. a Redis restarted without persistence
+    assert queue.pending_ids() == set()
+    Worker().recover()
+    assert queue.pending_ids() == {eid}
+
+
+def test_any_url_and_plain_paths_work(tmp_path, monkeypatch, real_output):
+    monkeypatch.setenv("GOODHART_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("GOODHART_DB_URL", str(tmp_path / "elsewhere" / "lab.db"))
+    assert database_url() == f"sqlite:///{tmp_path / 'elsewhere' / 'lab.db'}"
+    eid = finished(real_output)
+    assert (tmp_path / "elsewhere" / "lab.db").exists()
+    monkeypatch.setenv("GOODHART_DB_URL", f"sqlite:///{tmp_path / 'elsewhere' / 'lab.db'}")
+    assert api.get_experiment(eid)["status"] == "done"
+    with get_engine().connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM experiments")).scalar() == 1
+
+
+def test_artifact_files_are_written_whole(data):
+    arrays = {"gold": np.arange(6.0).reshape(2, 3), "prompts": np.array(["a", "bc"])}
+    rel, size = artifacts.save("abcdefghijkm", "bon_scores", arrays)
+    assert rel == "artifacts/abcdefghijkm.bon_scores.npz"
+    assert size == (data / rel).stat().st_size
+    assert [p.name for p in (data / "artifacts").iterdir()] == ["abcdefghijkm.bon_scores.npz"]
+    back = artifacts.load(rel)
+    assert np.array_equal(back["gold"], arrays["gold"]) and list(back["prompts"]) == ["a", "bc"]

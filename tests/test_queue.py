@@ -1,0 +1,237 @@
+"""Real worker subprocesses (`python -m backend worker --db URL`) on a real SQLite file (and, for
+several machines, a real redis-server): run, read while writing, cancel, fail, SIGTERM, kill -9,
+two workers on one queue."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from types import SimpleNamespace
+
+import pytest
+import torch
+from jobs_support import WorkerProcess, job_env, tiny_config, wait_for, wait_status
+
+from db import api, queue
+
+pytestmark = pytest.mark.timeout(300)
+K = tiny_config().reward_models.members
+
+
+def lab_setup(root, mp, redis_url: str | None = None) -> SimpleNamespace:
+    """A data folder and database under root, used by this process and by its workers."""
+    data, url = root / "data", f"sqlite:///{root / 'lab.sqlite3'}"
+    mp.setenv("GOODHART_DATA_DIR", str(data))
+    mp.setenv("GOODHART_DB_URL", url)
+    if redis_url:
+        mp.setenv("GOODHART_REDIS_URL", redis_url)
+    else:
+        mp.delenv("GOODHART_REDIS_URL", raising=False)
+    lab = SimpleNamespace(root=root, data=data, url=url, env=job_env(data, redis_url), workers=[])
+
+    def start(name: str) -> WorkerProcess:
+        w = WorkerProcess(url, lab.env, root / f"{name}.log")
+        lab.workers.append(w)
+        return w
+
+    lab.start = start
+    return lab
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """One worker serving the tests that need an idle worker (they run one after another)."""
+    with pytest.MonkeyPatch.context() as mp:
+        lab = lab_setup(tmp_path_factory.mktemp("lab"), mp)
+        lab.worker = lab.start("worker")
+        lab.worker.wait_ready()
+        yield lab
+        assert lab.worker.stop() == 0
+
+
+@pytest.fixture
+def fresh(tmp_path, monkeypatch):
+    """A lab of its own, for tests that start and kill their own workers."""
+    lab = lab_setup(tmp_path, monkeypatch)
+    yield lab
+    for w in lab.workers:
+        w.stop(signal.SIGKILL)
+
+
+def test_submit_run_and_read_back(lab):
+    cfg = tiny_config(seed=10)
+    eid = api.submit(cfg, name="end to end")
+    exp = wait_status(eid, ("done", "failed"), worker=lab.worker)
+    assert exp["status"] == "done", exp["error"]
+    assert exp["name"] == "end to end" and exp["progress"] == 1.0
+    assert exp["worker"].endswith(f":{lab.worker.pid}")
+    result = exp["result"]
+    assert result["config"] == cfg.to_dict()
+    assert len(result["curves"]) == K + 3 and len(result["reward_models"]) == K
+    assert {"single_avg", "mean", "wco"} <= set(result["summary"])
+    arrays = api.load_arrays(eid)
+    assert arrays["gold"].shape == (4, 64) and arrays["proxy"].shape == (4, 64, K)
+    assert lab.worker.events("start").count(eid) == 1 and lab.worker.events("done") == [eid]
+
+
+def test_readers_keep_working_while_a_worker_writes(lab):
+    eid = api.submit(tiny_config(seed=11))
+    seen, progress, slowest, reads = set(), [], 0.0, 0
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        t0 = time.perf_counter()
+        listed = api.list_experiments()
+        exp = api.get_experiment(eid)
+        slowest = max(slowest, time.perf_counter() - t0)
+        reads += 1
+        assert listed[0]["id"] == eid
+        seen.add(exp["status"])
+        progress.append(exp["progress"])
+        if exp["status"] == "done":  # a reader sees all of the result or none of it
+            assert len(exp["result"]["curves"]) == K + 3
+            assert api.load_arrays(eid)["proxy"].shape == (4, 64, K)
+            break
+        assert exp["result"] is None
+    assert "done" in seen and "running" in seen, seen
+    assert progress == sorted(progress) and len(set(progress)) > 3
+    assert reads > 20 and slowest < 2.0, (reads, slowest)
+
+
+def test_cancel_a_running_and_a_queued_experiment(lab):
+    running = api.submit(tiny_config(seed=12))
+    wait_status(running, ("running",), worker=lab.worker)
+    waiting = api.submit(tiny_config(seed=13))  # queued behind the running one
+    assert api.cancel(waiting) is True
+    assert api.get_experiment(waiting)["status"] == "cancelled"
+    assert api.cancel(running) is True
+    exp = wait_status(running, ("cancelled", "done", "failed"), worker=lab.worker)
+    assert exp["status"] == "cancelled", exp
+    assert exp["stage"].startswith("cancelled before") and exp["result"] is None
+    assert api.load_arrays(running) is None
+    wait_for(lambda: waiting in lab.worker.events("skip"), 30, "the cancelled message skipped")
+    assert waiting not in lab.worker.events("start")
+    assert api.get_experiment(waiting)["status"] == "cancelled"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_run_that_raises_is_failed_with_its_traceback(lab):
+    eid = api.submit(tiny_config().replace(device="cuda"))
+    exp = wait_status(eid, ("failed", "done"), worker=lab.worker)
+    assert exp["status"] == "failed"
+    assert exp["error"].startswith("Traceback") and "torch sees no CUDA device" in exp["error"]
+    assert exp["result"] is None and exp["finished_at"] is not None
+    # The worker goes on with the next one.
+    nxt = api.submit(tiny_config(seed=10))
+    assert wait_status(nxt, ("done", "failed"), worker=lab.worker)["status"] == "done"
+
+
+def test_two_workers_never_run_one_job_twice(fresh):
+    a, b = fresh.start("a"), fresh.start("b")
+    a.wait_ready()
+    b.wait_ready()
+    ids = [api.submit(tiny_config(seed=20 + i)) for i in range(4)]
+    for eid in ids:  # every message delivered twice, as a broker may do
+        queue.enqueue(eid)
+    for eid in ids:
+        assert wait_status(eid, ("done", "failed"), worker=a)["status"] == "done"
+    wait_for(lambda: len(a.events("skip") + b.events("skip")) == 4, 30, "duplicates skipped")
+    started = a.events("start") + b.events("start")
+    assert sorted(started) == sorted(ids)  # each exactly once
+    assert sorted(a.events("skip") + b.events("skip")) == sorted(ids)
+    assert a.events("start") and b.events("start")  # both took work
+    for eid in ids:
+        w = a if eid in a.events("start") else b
+        assert api.get_experiment(eid)["worker"].endswith(f":{w.pid}")
+
+
+def test_kill_9_mid_run_is_failed_by_the_next_worker_start(fresh):
+    doomed = fresh.start("doomed")
+    eid = api.submit(tiny_config(seed=30))
+    wait_status(eid, ("running",), timeout=180, worker=doomed)
+    doomed.stop(signal.SIGKILL)
+    assert doomed.proc.returncode == -signal.SIGKILL
+    assert api.get_experiment(eid)["status"] == "running"  # nobody else knows yet
+
+    heir = fresh.start("heir")
+    heir.wait_ready()  # recovery runs before the worker says it is ready
+    exp = api.get_experiment(eid)
+    assert exp["status"] == "failed"
+    assert f"worker {socket.gethostname()}:{doomed.pid} stopped while running" in exp["error"]
+    assert "is gone" in exp["error"] and "submit it again" in exp["error"]
+    assert exp["result"] is None and not list(fresh.data.glob("artifacts/*.npz"))
+    again = api.submit(tiny_config(seed=30))
+    assert wait_status(again, ("done", "failed"), worker=heir)["status"] == "done"
+
+
+def test_sigterm_puts_the_running_experiment_back_in_the_queue(fresh):
+    leaving = fresh.start("leaving")
+    eid = api.submit(tiny_config(seed=31))
+    wait_status(eid, ("running",), timeout=180, worker=leaving)
+    assert leaving.stop(signal.SIGTERM) == 0
+    exp = api.get_experiment(eid)
+    assert exp["status"] == "queued" and exp["stage"].startswith("back in the queue"), exp
+    assert "re-queued" in leaving.text()
+    taker = fresh.start("taker")
+    exp = wait_status(eid, ("done", "failed"), worker=taker)
+    assert exp["status"] == "done" and exp["worker"].endswith(f":{taker.pid}")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    """A private redis-server on a free loopback port."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (Debian package redis-server)")
+    import redis
+
+    port = _free_port()
+    folder = tmp_path / "redis"
+    folder.mkdir()
+    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder)]
+    args += ["--save", "", "--appendonly", "no"]
+    with open(folder / "redis.log", "w") as log:
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        wait_for(lambda: _pings(redis.Redis.from_url(url)), 30, "redis-server to answer")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def _pings(client) -> bool:
+    try:
+        return client.ping()
+    except Exception:
+        return False
+
+
+def test_workers_on_several_machines_share_one_redis_queue(tmp_path, monkeypatch, redis_url):
+    import redis
+
+    lab = lab_setup(tmp_path, monkeypatch, redis_url)
+    a, b = lab.start("a"), lab.start("b")
+    try:
+        a.wait_ready()
+        b.wait_ready()
+        assert f"queue redis {redis_url}" in a.text()
+        ids = [api.submit(tiny_config(seed=40 + i)) for i in range(4)]
+        for eid in ids:
+            assert wait_status(eid, ("done", "failed"), worker=a)["status"] == "done"
+        assert sorted(a.events("start") + b.events("start")) == sorted(ids)
+        assert a.events("start") and b.events("start")
+        assert not (lab.data / queue.QUEUE_FILE).exists()  # the queue was Redis, not SQLite
+        assert redis.Redis.from_url(redis_url).llen(f"huey.redis.{queue.QUEUE_NAME}") == 0
+    finally:
+        for w in (a, b):
+            w.stop(signal.SIGKILL)
