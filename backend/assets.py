@@ -34,7 +34,7 @@ def load_state(model: torch.nn.Module, path: Path) -> None:
 
 
 def sft_key(world: World, cfg: SftConfig) -> str:
-    return stable_hash(world.name, dataclasses.asdict(cfg))
+    return stable_hash(world.name, world.version, dataclasses.asdict(cfg))
 
 
 def shipped_sft_dir(world: World) -> Path:
@@ -55,7 +55,12 @@ def write_sft(world: World, cfg: SftConfig, folder: Path, progress=None) -> None
     folder.mkdir(parents=True, exist_ok=True)
     model = train_sft(world, cfg, progress)
     save_state(model, folder / "model.safetensors")
-    meta = {"world": world.name, "key": sft_key(world, cfg), "config": dataclasses.asdict(cfg)}
+    meta = {
+        "world": world.name,
+        "key": sft_key(world, cfg),
+        "config": dataclasses.asdict(cfg),
+        "world_version": world.version,
+    }
     (folder / "meta.json").write_text(json.dumps(meta, indent=1))
 
 

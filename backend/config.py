@@ -48,7 +48,7 @@ class SftConfig:
 class PreferenceConfig:
     """Preference pairs: two answers of the initial policy to one prompt, labelled by gold."""
 
-    pairs: int = opt(4000, "training pairs", "--pairs", lo=10, hi=1_000_000)
+    pairs: int = opt(8000, "training pairs", "--pairs", lo=10, hi=1_000_000)
     eval_pairs: int = opt(1000, "held-out pairs (clean labels)", "--eval-pairs", lo=10, hi=100_000)
     label_noise: float = opt(
         0.25, "fraction of training labels flipped", "--label-noise", lo=0.0, hi=0.5
@@ -73,7 +73,9 @@ class RewardModelConfig:
 class BonConfig:
     """Best-of-n: N answers for each of P prompts, scored once; every n <= N from that matrix."""
 
-    num_prompts: int = opt(64, "prompts P", "--num-prompts", lo=1, hi=10_000)
+    num_prompts: int = opt(
+        20, "prompts P (20: each toy prompt once)", "--num-prompts", lo=1, hi=10_000
+    )
     samples: int = opt(4096, "answers per prompt N", "--samples", lo=2, hi=65_536)
     uwo_lambda: float = opt(0.5, "UWO lambda (population variance)", "--uwo-lambda", lo=0.0, hi=100)
 
@@ -174,9 +176,8 @@ def _check_field(obj, f: dataclasses.Field, path: str) -> None:
     option = meta.get("option") or f"{path}{f.name}"
     doc = meta.get("doc", f.name)
     kind = type(f.default)
-    if kind is bool or (kind is int and (isinstance(value, bool) or not isinstance(value, int))):
-        if not isinstance(value, kind):
-            raise ConfigError(option, f"{doc} must be an integer, got {value!r}")
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(option, f"{doc} must be an integer, got {value!r}")
     if kind is float and (isinstance(value, bool) or not isinstance(value, int | float)):
         raise ConfigError(option, f"{doc} must be a number, got {value!r}")
     if kind is str and not isinstance(value, str):

@@ -1,4 +1,4 @@
-"""The policy: a tiny GPT-2 causal LM trained on the world's SFT corpus, with sampling and log-probs.
+"""The policy: a tiny GPT-2 causal LM trained on the world's SFT corpus; sampling and log-probs.
 
 Shapes: B sequences, Tp prompt tokens, T answer tokens, V vocabulary.
 """
@@ -15,11 +15,12 @@ from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedModel
 from backend.config import SftConfig
 from backend.worlds.base import World
 
-
 # transformers 5.24 renamed forward's `past_key_values` to `cache` (the old name warns, and goes
 # in 5.40); GPU images may carry an older release, so use whichever this version has.
-_CACHE_ARG = "cache" if "cache" in inspect.signature(GPT2LMHeadModel.forward).parameters else (
-    "past_key_values"
+_CACHE_ARG = (
+    "cache"
+    if "cache" in inspect.signature(GPT2LMHeadModel.forward).parameters
+    else ("past_key_values")
 )
 
 

@@ -45,6 +45,6 @@ def test_standard_objectives_and_standardize():
     names = [o.label for o in standard_objectives(2, 0.5)]
     assert names == ["single #0", "single #1", "mean", "wco", "uwo (lambda=0.5)"]
     x = np.random.default_rng(0).normal(3.0, 2.0, size=(10, 20, 2))
-    z, mu, sd = standardize(x, axis=(0, 1))
+    z, _, _ = standardize(x, axis=(0, 1))
     np.testing.assert_allclose(z.mean(axis=(0, 1)), 0.0, atol=1e-12)
     np.testing.assert_allclose(z.std(axis=(0, 1)), 1.0)

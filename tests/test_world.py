@@ -13,7 +13,7 @@ def world():
 
 
 def encode(world, text: str) -> np.ndarray:
-    ids = world.tokenizer.encode(text, add_special_tokens=False) + [world.eos_id]
+    ids = [*world.tokenizer.encode(text, add_special_tokens=False), world.eos_id]
     row = np.full(world.max_answer_tokens, world.pad_id)
     row[: len(ids)] = ids
     return row
@@ -69,7 +69,7 @@ def test_sft_answers_are_mostly_right_and_rarely_repeat(world):
     assert answers.shape == (5000, world.max_answer_tokens)
     lengths = world.answer_lengths(answers)
     counts = np.array([int(world.prompts()[i].split()[1]) for i in idx])
-    assert 1 <= lengths.min() and lengths.max() < world.max_answer_tokens
+    assert lengths.min() >= 1 and lengths.max() < world.max_answer_tokens
     assert np.mean(np.abs(lengths - counts) <= 1) > 0.85  # about the right length
     gold = world.gold(idx, answers)
     assert gold.std() > 0.5  # informative preferences

@@ -1,8 +1,8 @@
 """What a world is: prompts, a tokenizer, the SFT answer distribution and the gold reward.
 
-Shapes: B rows (prompt, answer) pairs, T answer tokens. Answers are token-id arrays of the world's
-tokenizer, ended by EOS and right-padded with PAD; an answer that reaches `max_answer_tokens` without
-EOS is simply cut there.
+Shapes: B (prompt, answer) rows, T answer tokens. Answers are token-id arrays of the world's
+tokenizer, ended by EOS and right-padded with PAD; an answer that reaches `max_answer_tokens`
+without EOS is simply cut there.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ class World(ABC):
     """A prompt distribution, an SFT answer distribution and a gold reward, behind one interface."""
 
     name: ClassVar[str]
+    #: Bump when the SFT distribution changes: cached and shipped SFT policies are keyed by it.
+    version: ClassVar[int] = 1
     #: One paragraph a person can read: what the gold reward rewards and punishes.
     gold_description: ClassVar[str]
     #: Number of tokens of every prompt (toy worlds use fixed-length prompts: no padding needed).

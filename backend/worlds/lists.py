@@ -54,7 +54,7 @@ class ListsWorld(World):
         "topic are better), for each distinct item of the asked topic, up to the number asked for. "
         "It loses 1 point for every item from another topic, 1 for every repetition of an item, "
         "1 for every item beyond the number asked for, and 0.5 for every other word (fillers "
-        "such as \"um\", or words of the prompt)."
+        'such as "um", or words of the prompt).'
     )
     prompt_len = 4  # "list", count, topic, ":"
     max_answer_tokens = 10
@@ -77,14 +77,11 @@ class ListsWorld(World):
         topic_of = np.full(V, -1)  # topic index of an item token, -1 otherwise
         item_of = np.full(V, -1)  # item index 0..39 of an item token, -1 otherwise
         quality = np.zeros(V)
-        is_filler = np.zeros(V, dtype=bool)
         for ti, topic in enumerate(self.topics):
             for j, w in enumerate(TOPICS[topic]):
                 tid = self.tokenizer.convert_tokens_to_ids(w)
                 topic_of[tid], item_of[tid] = ti, ti * ITEMS_PER_TOPIC + j
                 quality[tid] = QUALITY_MAX * j / (ITEMS_PER_TOPIC - 1)
-        for w in FILLERS:
-            is_filler[self.tokenizer.convert_tokens_to_ids(w)] = True
         item_token = np.array([self.tokenizer.convert_tokens_to_ids(w) for w in self.items])
         filler_token = np.array([self.tokenizer.convert_tokens_to_ids(w) for w in FILLERS])
         prompt_topic = np.array([ti for ti in range(len(self.topics)) for _ in COUNTS])
@@ -93,7 +90,6 @@ class ListsWorld(World):
             topic_of=topic_of,
             item_of=item_of,
             quality=quality,
-            is_filler=is_filler,
             item_token=item_token,
             filler_token=filler_token,
             prompt_topic=prompt_topic,
@@ -134,7 +130,7 @@ class ListsWorld(World):
     def gold(self, prompt_idx: np.ndarray, answers: np.ndarray) -> np.ndarray:
         tb = self._tables
         answers = np.asarray(answers)
-        B, T = answers.shape
+        B = answers.shape[0]
         # Words after the first EOS do not count.
         ended = np.cumsum(answers == self.eos_id, axis=1) > 0  # (B, T)
         live = ~ended & (answers != self.pad_id)

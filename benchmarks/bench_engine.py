@@ -1,0 +1,153 @@
+"""Engine speed and memory for the default toy-bon run (issue targets in brackets).
+
+    .venv/bin/python benchmarks/bench_engine.py [--repeats 3] [--json]
+
+- cold: a whole `python -m backend run --preset toy-bon` with an empty cache      [<= 60 s]
+- warm: the same run again, every artifact cached                                [<= 10 s]
+- objectives: every objective's curves recomputed from the score matrix           [<= 0.5 s]
+- peak memory of the cold run (max RSS of the child process)                      [<= 2 GB]
+- the unbiased estimator against Monte Carlo resampling that reaches the same standard error:
+  for each n, MC must draw D_n subsets per prompt so that its resampling error of the prompt
+  average equals the estimator's own standard error over prompts; D_n comes from the exact
+  variance of the best-of-n gold. Both compute the gold curve of one objective (member 0) at
+  every n; the figure is MC time / estimator time, measured in the same run.
+Figures are medians of the repeats, with min and max.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from backend.best_of_n import bon_curves, bon_ns, bon_weights, expected_best_of_n  # noqa: E402
+from backend.objectives import standard_objectives  # noqa: E402
+
+
+def stats(xs: list[float]) -> dict:
+    return {"median": float(np.median(xs)), "min": float(min(xs)), "max": float(max(xs))}
+
+
+def run_cli(data_dir: Path, out: Path, scores: Path | None = None) -> float:
+    cmd = [sys.executable, "-m", "backend", "run", "--preset", "toy-bon", "--seed", "0",
+           "--out", str(out), "--quiet"]  # fmt: skip
+    if scores:
+        cmd += ["--scores", str(scores)]
+    env = {**os.environ, "GOODHART_DATA_DIR": str(data_dir)}
+    t0 = time.perf_counter()
+    subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def monte_carlo_curve(sel, gold, ns, draws, rng) -> np.ndarray:
+    """Resampling estimate of E[gold of best-of-n] per n, prompt-averaged: subsets of n drawn
+    without replacement by the n smallest of N random keys (argpartition, O(N) per draw)."""
+    P, N = sel.shape
+    out = np.zeros(len(ns))
+    for j, n in enumerate(ns):
+        D = int(draws[j])
+        total = 0.0
+        for p in range(P):
+            for start in range(0, D, 256):
+                d = min(256, D - start)
+                keys = rng.random((d, N))
+                idx = (
+                    np.argpartition(keys, n - 1, axis=1)[:, :n]
+                    if n < N
+                    else np.tile(np.arange(N), (d, 1))
+                )
+                pick = idx[np.arange(d), np.argmax(sel[p][idx], axis=1)]
+                total += gold[p][pick].sum()
+        out[j] = total / (D * P)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    fig: dict = {}
+    cold, warm, rss = [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for r in range(args.repeats):
+            data = tmp / f"cold{r}"
+            before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            cold.append(run_cli(data, tmp / "r.json", tmp / "s.npz"))
+            rss.append(max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+            warm.append(run_cli(data, tmp / "r.json"))
+        fig["cold_s"] = stats(cold)
+        fig["warm_s"] = stats(warm)
+        fig["peak_rss_gb"] = max(rss) / 1024**2  # ru_maxrss is in KiB on Linux
+        z = np.load(tmp / "s.npz")
+        gold, proxy = z["gold"], z["proxy"]
+
+    objectives = standard_objectives(proxy.shape[-1], 0.5)
+    times = []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        bon_curves(gold, proxy, objectives)
+        times.append(time.perf_counter() - t0)
+    fig["all_objectives_s"] = stats(times)
+
+    # Estimator vs Monte Carlo at equal standard error, one objective (member 0), every n.
+    sel = proxy[..., 0]
+    ns = bon_ns(gold.shape[1])
+    P = gold.shape[0]
+    t_est = []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        per_prompt = expected_best_of_n(sel, gold[..., None], ns)[..., 0]  # (J, P)
+        t_est.append(time.perf_counter() - t0)
+    se = per_prompt.std(axis=1, ddof=1) / np.sqrt(P)  # (J,) the estimator's own error
+    order = np.argsort(sel, axis=1)
+    g_sorted = np.take_along_axis(gold, order, axis=1)
+    W = bon_weights(gold.shape[1], ns)
+    var_pick = W @ (g_sorted**2).T - (W @ g_sorted.T) ** 2  # (J, P) variance of one draw
+    draws = np.maximum(1, np.ceil(var_pick.sum(axis=1) / (P**2 * se**2)))
+    rng = np.random.default_rng(0)
+    t0 = time.perf_counter()
+    mc = monte_carlo_curve(sel, gold, ns, draws, rng)
+    t_mc = time.perf_counter() - t0
+    fig["estimator_s"] = stats(t_est)
+    fig["monte_carlo_s"] = t_mc
+    fig["monte_carlo_draws_per_prompt"] = [int(d) for d in draws]
+    fig["monte_carlo_over_estimator"] = t_mc / float(np.median(t_est))
+    fig["max_abs_diff_mc_vs_estimator_in_se"] = float(
+        np.max(np.abs(mc - per_prompt.mean(axis=1)) / np.maximum(se, 1e-12))
+    )
+
+    if args.json:
+        print(json.dumps(fig, indent=1))
+        return 0
+    print(
+        f"toy-bon cold run      {fig['cold_s']['median']:7.2f} s  (min {fig['cold_s']['min']:.2f}, max {fig['cold_s']['max']:.2f})  [<= 60 s]"
+    )  # noqa: E501
+    print(
+        f"toy-bon warm run      {fig['warm_s']['median']:7.2f} s  (min {fig['warm_s']['min']:.2f}, max {fig['warm_s']['max']:.2f})  [<= 10 s]"
+    )  # noqa: E501
+    print(
+        f"every objective       {fig['all_objectives_s']['median']:7.3f} s  (min {fig['all_objectives_s']['min']:.3f}, max {fig['all_objectives_s']['max']:.3f})  [<= 0.5 s]"
+    )  # noqa: E501
+    print(f"peak memory (cold)    {fig['peak_rss_gb']:7.2f} GB  [<= 2 GB]")
+    print(
+        f"estimator, 1 curve    {fig['estimator_s']['median']:7.4f} s;  Monte Carlo at equal SE {t_mc:.2f} s"  # noqa: E501
+        f"  -> ratio {fig['monte_carlo_over_estimator']:.0f}x (MC draws per prompt {fig['monte_carlo_draws_per_prompt']})"
+    )  # noqa: E501
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
