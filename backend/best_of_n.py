@@ -68,13 +68,13 @@ def _tie_mean(sorted_sel: np.ndarray, sorted_vals: np.ndarray) -> np.ndarray:
 
 def expected_best_of_n(selection: np.ndarray, values: np.ndarray, ns) -> np.ndarray:
     """Per-prompt E[values of the best-of-n answer by `selection`]: (P,N), (P,N,C) -> (J,P,C)."""
-    order = np.argsort(selection, axis=1, kind="stable")  # (P, N)
+    order = np.argsort(selection, axis=1)  # (P, N); tie order is irrelevant (tie means below)
     sorted_sel = np.take_along_axis(selection, order, axis=1)
     # The values are gathered in the selection's order: the step the public code missed.
     sorted_vals = np.take_along_axis(values, order[..., None], axis=1)  # (P, N, C)
     sorted_vals = _tie_mean(sorted_sel, sorted_vals)
     W = bon_weights(selection.shape[1], ns)  # (J, N)
-    return np.einsum("jn,pnc->jpc", W, sorted_vals)
+    return np.matmul(W, sorted_vals).transpose(1, 0, 2)  # (P,J,C) -> (J,P,C); BLAS, not einsum
 
 
 def monte_carlo_best_of_n(

@@ -132,20 +132,20 @@ def main() -> int:
     if args.json:
         print(json.dumps(fig, indent=1))
         return 0
-    print(
-        f"toy-bon cold run      {fig['cold_s']['median']:7.2f} s  (min {fig['cold_s']['min']:.2f}, max {fig['cold_s']['max']:.2f})  [<= 60 s]"
-    )  # noqa: E501
-    print(
-        f"toy-bon warm run      {fig['warm_s']['median']:7.2f} s  (min {fig['warm_s']['min']:.2f}, max {fig['warm_s']['max']:.2f})  [<= 10 s]"
-    )  # noqa: E501
-    print(
-        f"every objective       {fig['all_objectives_s']['median']:7.3f} s  (min {fig['all_objectives_s']['min']:.3f}, max {fig['all_objectives_s']['max']:.3f})  [<= 0.5 s]"
-    )  # noqa: E501
-    print(f"peak memory (cold)    {fig['peak_rss_gb']:7.2f} GB  [<= 2 GB]")
-    print(
-        f"estimator, 1 curve    {fig['estimator_s']['median']:7.4f} s;  Monte Carlo at equal SE {t_mc:.2f} s"  # noqa: E501
-        f"  -> ratio {fig['monte_carlo_over_estimator']:.0f}x (MC draws per prompt {fig['monte_carlo_draws_per_prompt']})"
-    )  # noqa: E501
+
+    def line(label: str, key: str, target: str) -> None:
+        f = fig[key]
+        low, high = f["min"], f["max"]
+        print(f"{label:22s}{f['median']:9.3f} s  (min {low:.3f}, max {high:.3f})  {target}")
+
+    line("toy-bon cold run", "cold_s", "[<= 60 s]")
+    line("toy-bon warm run", "warm_s", "[<= 10 s]")
+    line("every objective", "all_objectives_s", "[<= 0.5 s]")
+    print(f"{'peak memory (cold)':22s}{fig['peak_rss_gb']:9.3f} GB  [<= 2 GB]")
+    line("estimator, 1 curve", "estimator_s", "")
+    draws_txt = fig["monte_carlo_draws_per_prompt"]
+    print(f"{'Monte Carlo, equal SE':22s}{t_mc:9.3f} s  (draws per prompt for each n: {draws_txt})")
+    print(f"{'MC / estimator':22s}{fig['monte_carlo_over_estimator']:9.0f} x")
     return 0
 
 
