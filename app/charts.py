@@ -1,0 +1,249 @@
+"""Plotly figures shared by the pages, and the standalone HTML report.
+
+Colour = objective (the same on every page); gold is a solid line, proxy the same colour dashed;
+fitted functional forms are dotted.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+
+from app.results import fits_frame, members_frame, summary_frame, x_key
+
+OBJECTIVE_COLOURS = {"mean": "#1f77b4", "wco": "#d62728", "uwo": "#2ca02c"}
+MEMBER_COLOURS = ["#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#ff7f0e"]
+RUN_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b"]
+OBJECTIVE_DASHES = {"mean": "solid", "wco": "dash", "uwo": "dot", "single": "dashdot"}
+X_TITLES = {"kl": "KL(π ‖ π_init) (nats)", "sqrt_kl": "√KL (nats^½)"}
+FIG_HEIGHT = 460
+
+
+def objective_colour(curve: dict) -> str:
+    if curve["objective"] == "single":
+        return MEMBER_COLOURS[int(curve.get("member") or 0) % len(MEMBER_COLOURS)]
+    return OBJECTIVE_COLOURS.get(curve["objective"], "#333333")
+
+
+def _xs(points: list[dict], x: str) -> list[float]:
+    return [math.sqrt(max(p["kl"], 0.0)) if x == "sqrt_kl" else p["kl"] for p in points]
+
+
+def fit_line(fit: dict, d: np.ndarray) -> np.ndarray | None:
+    """Gao et al.'s forms at d = sqrt(KL): best-of-n d(α − βd), RL d(α − β log d)."""
+    form = str(fit.get("form", "")).lower()
+    a, b = fit.get("alpha"), fit.get("beta")
+    if a is None or b is None:
+        return None
+    if form.startswith("bon"):
+        return d * (a - b * d)
+    if form.startswith(("rl", "ppo")):
+        return d * (a - b * np.log(np.maximum(d, 1e-12)))
+    return None
+
+
+def curves_figure(
+    curves: list[dict],
+    x: str = "kl",
+    show_proxy: bool = True,
+    show_fits: bool = False,
+    show_se: bool = False,
+    title: str | None = None,
+) -> go.Figure:
+    """Gold (solid) and proxy (dashed) against KL or sqrt KL, one colour per objective."""
+    fig = go.Figure()
+    for c in curves:
+        pts = c["points"]
+        if not pts:
+            continue
+        xk = x_key(c)
+        xs = _xs(pts, x)
+        colour = objective_colour(c)
+        single = c["objective"] == "single"
+        width = 1.5 if single else 3
+        custom = [[p.get(xk), p["kl"]] for p in pts]
+        hover = f"{xk}=%{{customdata[0]}}<br>KL=%{{customdata[1]:.3f}}<br>%{{y:.3f}}"
+        err = None
+        if show_se and all("gold_se" in p for p in pts):
+            err = {"type": "data", "array": [p["gold_se"] for p in pts], "visible": True}
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=[p["gold"] for p in pts],
+                mode="lines+markers",
+                name=c["label"],
+                legendgroup=c["label"],
+                line={"color": colour, "width": width},
+                marker={"size": 4 if single else 6},
+                opacity=0.6 if single else 1.0,
+                error_y=err,
+                customdata=custom,
+                hovertemplate=hover + "<extra>%{fullData.name}</extra>",
+            )
+        )
+        if show_proxy:
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=[p["proxy"] for p in pts],
+                    mode="lines",
+                    name=f"{c['label']} · proxy",
+                    legendgroup=c["label"],
+                    showlegend=False,
+                    line={"color": colour, "width": width, "dash": "dash"},
+                    opacity=0.6 if single else 1.0,
+                    customdata=custom,
+                    hovertemplate=hover + "<extra>%{fullData.name}</extra>",
+                )
+            )
+        fit = c.get("fit")
+        if show_fits and isinstance(fit, dict):
+            kls = np.array([p["kl"] for p in pts])
+            d = np.linspace(0.0, math.sqrt(max(kls.max(), 0.0)), 60)
+            y = fit_line(fit, d)
+            if y is not None:
+                fig.add_trace(
+                    go.Scatter(
+                        x=d if x == "sqrt_kl" else d**2,
+                        y=y,
+                        mode="lines",
+                        name=f"{c['label']} · fit",
+                        legendgroup=c["label"],
+                        showlegend=False,
+                        line={"color": colour, "width": 1.5, "dash": "dot"},
+                        hoverinfo="skip",
+                    )
+                )
+    _layout(fig, x, "standardized reward (initial policy: 0)", title)
+    fig.update_layout(legend_title_text="solid: gold · dashed: proxy")
+    return fig
+
+
+def compare_figure(
+    series: list[tuple[str, dict]], x: str = "kl", metric: str = "gold", title: str | None = None
+) -> go.Figure:
+    """Several runs overlaid: colour = run, dash = objective; (run label, curve) pairs."""
+    fig = go.Figure()
+    run_colour: dict[str, str] = {}
+    for run, c in series:
+        colour = run_colour.setdefault(run, RUN_COLOURS[len(run_colour) % len(RUN_COLOURS)])
+        pts = c["points"]
+        fig.add_trace(
+            go.Scatter(
+                x=_xs(pts, x),
+                y=[p[metric] for p in pts],
+                mode="lines+markers",
+                name=f"{run} · {c['label']}",
+                legendgroup=run,
+                line={"color": colour, "dash": OBJECTIVE_DASHES.get(c["objective"], "solid")},
+                marker={"size": 4},
+            )
+        )
+    _layout(fig, x, f"{metric} (standardized)", title)
+    return fig
+
+
+def accuracy_figure(result: dict) -> go.Figure:
+    """Held-out accuracy of each member against clean gold labels (0.5 = chance)."""
+    df = members_frame(result)
+    fig = go.Figure()
+    if not df.empty:
+        fig.add_trace(
+            go.Bar(
+                x=[f"#{m}" for m in df["member"]],
+                y=df["heldout_acc_gold"],
+                marker_color=[MEMBER_COLOURS[int(m) % len(MEMBER_COLOURS)] for m in df["member"]],
+                text=[f"{a:.3f}" for a in df["heldout_acc_gold"]],
+                textposition="outside",
+                name="held-out accuracy",
+            )
+        )
+        lo = max(0.0, min(0.5, float(df["heldout_acc_gold"].min()) - 0.05))
+        fig.update_yaxes(range=[lo, 1.0])
+    fig.add_hline(y=0.5, line_dash="dot", annotation_text="chance")
+    fig.update_layout(
+        height=300,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        xaxis_title="member",
+        yaxis_title="held-out accuracy vs gold",
+        showlegend=False,
+    )
+    return fig
+
+
+def disagreement_figure(df, picked_gold: float | None = None) -> go.Figure:
+    """Every answer to one prompt: members' mean (x) against gold (y), coloured by spread."""
+    fig = go.Figure(
+        go.Scattergl(
+            x=df["mean"],
+            y=df["gold"],
+            mode="markers",
+            marker={
+                "color": df["spread"],
+                "colorscale": "Viridis",
+                "size": 5,
+                "opacity": 0.6,
+                "colorbar": {"title": "spread"},
+            },
+            hovertemplate="mean %{x:.2f}<br>gold %{y:.2f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        height=360,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        xaxis_title="mean of the members (standardized)",
+        yaxis_title="gold (standardized)",
+    )
+    return fig
+
+
+def _layout(fig: go.Figure, x: str, ytitle: str, title: str | None) -> None:
+    fig.update_layout(
+        height=FIG_HEIGHT,
+        title=title,
+        xaxis_title=X_TITLES.get(x, x),
+        yaxis_title=ytitle,
+        legend={"groupclick": "togglegroup"},
+        margin={"l": 10, "r": 10, "t": 40 if title else 20, "b": 10},
+        hovermode="closest",
+    )
+
+
+def report_html(title: str, result: dict, curves: list[dict], note: str = "") -> str:
+    """A standalone HTML page (plotly.js inline, works offline): the curves against KL and
+    sqrt KL, member accuracies, headline numbers, fits, the config and the conventions."""
+    from app.results import CONVENTIONS
+
+    figs = [
+        curves_figure(curves, "kl", title="Gold (solid) and proxy (dashed) against KL"),
+        curves_figure(curves, "sqrt_kl", show_fits=True, title="Against √KL, with fits"),
+        accuracy_figure(result),
+    ]
+    parts = [f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figs)]
+    tables = [("Headline numbers", summary_frame(result.get("summary")))]
+    fits = fits_frame(curves)
+    if not fits.empty:
+        tables.append(("Fitted functional forms", fits))
+    tables.append(("Reward models", members_frame(result)))
+    body = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(CONVENTIONS)}</p>"]
+    if note:
+        body.append(f"<p><em>{html.escape(note)}</em></p>")
+    body += parts
+    for name, df in tables:
+        if not df.empty:
+            body.append(f"<h2>{name}</h2>" + df.to_html(float_format=lambda v: f"{v:.4g}"))
+    cfg = json.dumps(result.get("config", {}), indent=1)
+    body.append(f"<h2>Config</h2><pre>{html.escape(cfg)}</pre>")
+    versions = json.dumps(result.get("versions", {}), indent=1)
+    body.append(f"<h2>Versions</h2><pre>{html.escape(versions)}</pre>")
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title>"
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}</style>"
+        "</head><body>" + "\n".join(body) + "</body></html>"
+    )

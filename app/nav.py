@@ -1,0 +1,32 @@
+"""The pages: file, title and URL path. main.py builds the navigation from this; pages switch with
+`st.switch_page(PAGES["result"].file, query_params={"run": id})`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    file: str  # relative to app/main.py
+    title: str
+    url_path: str
+    icon: str
+
+
+PAGES = {
+    "learn": PageSpec("views/learn.py", "Learn", "learn", ":material/school:"),
+    "new": PageSpec("views/new_experiment.py", "New experiment", "new", ":material/science:"),
+    "runs": PageSpec("views/runs.py", "Runs", "runs", ":material/list:"),
+    "result": PageSpec("views/result.py", "Result", "result", ":material/monitoring:"),
+    "compare": PageSpec("views/compare.py", "Compare", "compare", ":material/compare_arrows:"),
+}
+
+
+def default_page(query: dict) -> str:
+    """The page the root address opens: ?run=ID the result, ?compare=... the comparison."""
+    if "run" in query:
+        return "result"
+    if "compare" in query:
+        return "compare"
+    return "learn"

@@ -1,0 +1,284 @@
+"""Drawing one result: the curves with their controls, fits, members, the answer explorer and the
+downloads. Used by the Result page (a stored run) and the Learn page (the shipped example)."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from app import charts, store
+from app.results import (
+    CONVENTIONS,
+    config_summary,
+    curves_csv,
+    disagreement,
+    explore_prompt,
+    fits_frame,
+    members_frame,
+    method_of,
+    picks_by_objective,
+    result_json,
+    sample_steps,
+    samples_frame,
+    summary_frame,
+)
+
+X_OPTIONS = {"KL": "kl", "√KL": "sqrt_kl"}
+LAMBDA_MAX = 5.0
+LAMBDA_STEP = 0.05
+AHEAD_STEPS = 2  # UWO is computed ahead for lambdas up to this many slider steps away
+
+
+def curve_controls(result: dict, arrays: dict | None, key: str) -> tuple[list[dict], dict]:
+    """The chart's controls (drawn in the current container) and the curves they ask for,
+    recomputed for best-of-n when lambda or the members differ from the stored run.
+    Returns (curves, view options)."""
+    stored = result["curves"]
+    bon = method_of(result) == "bon" and arrays is not None
+    x = st.radio("x axis", list(X_OPTIONS), horizontal=True, key=f"{key}_x")
+    view = {"x": X_OPTIONS[x]}
+    curves = stored
+    if bon:
+        K = arrays["proxy"].shape[-1]
+        stored_lam = float(result["config"]["bon"]["uwo_lambda"])
+        lam = st.slider(
+            "UWO λ (population variance)",
+            0.0,
+            max(LAMBDA_MAX, stored_lam),
+            value=stored_lam,
+            step=LAMBDA_STEP,
+            key=f"{key}_lam",
+            help="UWO = mean − λ·Var over members. The curves are recomputed from the stored "
+            "score matrix (no new sampling).",
+        )
+        members = st.pills(
+            "ensemble members",
+            list(range(K)),
+            selection_mode="multi",
+            default=list(range(K)),
+            format_func=lambda m: f"#{m}",
+            key=f"{key}_members",
+            help="Mean, WCO and UWO over these members only.",
+        )
+        if not members:
+            st.warning("Pick at least one member; showing all of them.")
+            members = list(range(K))
+        # The other slider values within AHEAD_STEPS of this one, nearest first.
+        grid = np.arange(0.0, max(LAMBDA_MAX, stored_lam) + LAMBDA_STEP / 2, LAMBDA_STEP)
+        steps = np.abs(grid - lam) / LAMBDA_STEP
+        grid = grid[(steps > 0.5) & (steps < AHEAD_STEPS + 0.5)]
+        grid = sorted(grid, key=lambda a: abs(a - lam))
+        members_key = tuple(sorted(members))
+        if lam != stored_lam or len(members) != K:
+            curves = store.bon_curves_for(key, float(lam), members_key, stored, arrays)
+        store.curves_ahead(key, grid, members_key, arrays)
+        view.update(lam=float(lam), members=sorted(members))
+        # Choices that stay the same while λ (in UWO's label) and the members change.
+        picked = st.pills(
+            "ensemble objectives",
+            ["mean", "wco", "uwo"],
+            selection_mode="multi",
+            default=["mean", "wco", "uwo"],
+            key=f"{key}_curves",
+        )
+        if st.checkbox("single members", value=True, key=f"{key}_singles"):
+            picked = [*picked, "single"]
+        chosen = [c for c in curves if c["objective"] in picked]
+    else:
+        st.caption("PPO: each objective and KL penalty is its own training run.")
+        labels = [c["label"] for c in curves]
+        picked = st.pills(
+            "curves", labels, selection_mode="multi", default=labels, key=f"{key}_curves"
+        )
+        chosen = [c for c in curves if c["label"] in picked]
+    view["changed"] = curves is not stored
+    view["curves"] = curves  # every curve at this lambda and these members, shown or not
+    view["proxy"] = st.checkbox("proxy (dashed)", value=True, key=f"{key}_proxy")
+    view["fits"] = any("fit" in c for c in curves) and st.checkbox(
+        "fitted forms (dotted)", value=True, key=f"{key}_fits"
+    )
+    view["se"] = st.checkbox("gold ± standard error", value=False, key=f"{key}_se")
+    return chosen, view
+
+
+def curves_section(result: dict, arrays: dict | None, key: str) -> tuple[list[dict], dict]:
+    """The chart with its controls at its right."""
+    chart, controls = st.columns([3, 1])
+    with controls:
+        curves, view = curve_controls(result, arrays, key)
+    with chart:
+        fig = charts.curves_figure(
+            curves, view["x"], show_proxy=view["proxy"], show_fits=view["fits"], show_se=view["se"]
+        )
+        st.plotly_chart(fig, key=f"{key}_chart", config={"displaylogo": False})
+    return curves, view
+
+
+def numbers(result: dict, view: dict) -> None:
+    from backend.summary import summarize_curves
+
+    changed = view["changed"]
+    summary = summarize_curves(view["curves"]) if changed else result.get("summary")
+    st.markdown(
+        f"**Headline numbers** ({'at the λ and members chosen above' if changed else 'as run'}; "
+        "overoptimization = the fraction of the gold gained by the peak that is lost again by "
+        "the last point; single_avg = the single members averaged pointwise)"
+    )
+    st.dataframe(summary_frame(summary).round(3), width="stretch")
+    fits = fits_frame(result["curves"])
+    if not fits.empty:
+        st.markdown(
+            "**Fitted functional forms** of the curves as run (Gao et al., d = √KL): best-of-n "
+            "R(d) = d(α − βd), RL R(d) = d(α − β log d)"
+        )
+        st.dataframe(fits.round(4), width="stretch", hide_index=True)
+
+
+def members(result: dict) -> None:
+    st.markdown(
+        "**Reward models**: held-out accuracy against clean gold labels, and the raw mean and "
+        "std used to standardize each member."
+    )
+    c1, c2 = st.columns([1, 1.3])
+    with c1:
+        st.plotly_chart(charts.accuracy_figure(result), config={"displaylogo": False})
+    c2.dataframe(members_frame(result).round(4), width="stretch", hide_index=True)
+
+
+def bon_explorer(arrays: dict, view: dict, key: str) -> None:
+    """Best-of-n made visible for one prompt: the top answers under an objective, their gold and
+    every member's standardized score."""
+    from backend.best_of_n import bon_ns
+
+    P, N, K = arrays["proxy"].shape
+    mem = view.get("members", list(range(K)))
+    lam = view.get("lam", 0.5)
+    names = ["mean", "wco", "uwo", *[f"single #{m}" for m in mem]]
+    prompts = [str(p) for p in arrays["prompts"]]
+    c1, c2, c3, c4 = st.columns([2, 1, 2, 1])
+    p = c1.selectbox(
+        "prompt", range(P), format_func=lambda i: f"{i}: {prompts[i]}", key=f"{key}_prompt"
+    )
+    name = c2.selectbox("objective", names, key=f"{key}_obj")
+    n = c3.select_slider("n (answers drawn)", bon_ns(N), value=N, key=f"{key}_n")
+    seed = c4.number_input("draw", 0, 10_000, 0, key=f"{key}_draw", help="which random draw")
+    st.caption(
+        f"The distinct answers among {n} of the prompt's {N}, ranked by {name}"
+        f"{f' (λ={lam:g})' if name == 'uwo' else ''} over members "
+        + ", ".join(f"#{m}" for m in mem)
+        + ". Rank 1 is what best-of-n returns for this draw; copies: how often it was drawn; "
+        "r0, r1, …: the members' standardized scores; spread: their population std."
+    )
+    table = explore_prompt(arrays, p, name, lam, mem, n, seed)
+    numbers = {c: st.column_config.NumberColumn(format="%.2f") for c in table.columns[3:]}
+    spread = st.column_config.ProgressColumn(
+        "spread", format="%.2f", min_value=0.0, max_value=max(1.0, float(table["spread"].max()))
+    )
+    st.dataframe(
+        table, width="stretch", hide_index=True, column_config={**numbers, "spread": spread}
+    )
+    st.markdown("**The same draw, each objective's pick**")
+    picks = picks_by_objective(arrays, p, names, lam, mem, n, seed)
+    numbers = {c: st.column_config.NumberColumn(format="%.2f") for c in picks.columns[2:]}
+    st.dataframe(
+        picks, width="stretch", hide_index=True, column_config={**numbers, "spread": spread}
+    )
+    st.markdown("**Where the members disagree**")
+    if not st.toggle(
+        "Show every answer to this prompt: members' mean against gold, coloured by spread",
+        key=f"{key}_scatter",
+    ):
+        return
+    st.plotly_chart(
+        charts.disagreement_figure(disagreement(arrays, p, mem)),
+        key=f"{key}_disagree",
+        config={"displaylogo": False},
+    )
+
+
+def ppo_explorer(result: dict, key: str) -> None:
+    samples = result.get("samples") or []
+    steps = sample_steps(samples)
+    if not steps:
+        st.info("This run logged no sample answers.")
+        return
+    step = st.select_slider("PPO step", steps, value=steps[-1], key=f"{key}_step")
+    st.caption("Answers the policy sampled at this step, with their gold and proxy rewards.")
+    table = samples_frame(samples, step)
+    numbers = {
+        c: st.column_config.NumberColumn(format="%.3f")
+        for c in table.columns
+        if table[c].dtype.kind == "f"
+    }
+    st.dataframe(table, width="stretch", hide_index=True, column_config=numbers)
+
+
+def downloads(title: str, result: dict, curves: list[dict], key: str, changed: bool) -> None:
+    note = "curves recomputed in the app (λ or members changed)" if changed else ""
+    slug = key.replace(" ", "-")
+    with st.container(horizontal=True):
+        st.download_button(
+            "CSV (curves)",
+            curves_csv(curves),
+            f"{slug}-curves.csv",
+            "text/csv",
+            key=f"{key}_csv",
+            on_click="ignore",
+        )
+        st.download_button(
+            "JSON (result)",
+            lambda: result_json(result, curves if changed else None),
+            f"{slug}-result.json",
+            "application/json",
+            key=f"{key}_json",
+            on_click="ignore",
+        )
+        st.download_button(
+            "HTML report",
+            lambda: charts.report_html(title, result, curves, note),
+            f"{slug}-report.html",
+            "text/html",
+            key=f"{key}_html",
+            on_click="ignore",
+            help="One standalone page (plotly inline): the charts, numbers, config and versions.",
+        )
+
+
+def render_result(
+    result: dict, arrays: dict | None, key: str, title: str, first_tab: str = "Numbers"
+) -> None:
+    """Everything about one finished result. Only the open tab is computed and sent; the
+    answer explorer costs about half a second more in the browser, so the Result page opens on
+    the numbers and the Learn page on the answers."""
+    st.caption(config_summary(result.get("config", {})))
+    curves, view = curves_section(result, arrays, key)
+    st.caption(CONVENTIONS)
+    names = ["Numbers", "Answers", "Reward models", "Config", "Download"]
+    tabs = st.tabs(names, key=f"{key}_tab", on_change="rerun", default=first_tab)
+    tabs = dict(zip(names, tabs, strict=True))
+    if tabs["Answers"].open:
+        if method_of(result) == "bon" and arrays is not None:
+            with tabs["Answers"]:
+                bon_explorer(arrays, view, key)
+        elif method_of(result) == "bon":
+            tabs["Answers"].info("The score matrix of this run is not available.")
+        else:
+            with tabs["Answers"]:
+                ppo_explorer(result, key)
+    if tabs["Numbers"].open:
+        with tabs["Numbers"]:
+            numbers(result, view)
+    if tabs["Reward models"].open:
+        with tabs["Reward models"]:
+            members(result)
+    if tabs["Config"].open:
+        with tabs["Config"]:
+            st.json(result.get("config", {}), expanded=False)
+            c1, c2 = st.columns(2)
+            c1.markdown("**Timings (s)**")
+            c1.json(result.get("timings", {}), expanded=False)
+            c2.markdown("**Versions and device**")
+            c2.json({**result.get("versions", {}), "device": result.get("device")}, expanded=False)
+    if tabs["Download"].open:
+        with tabs["Download"]:
+            downloads(title, result, curves, key, view["changed"])

@@ -1,0 +1,224 @@
+"""What the pages read: db.api (cached where a stored result cannot change), the shipped example,
+share links and the ids in query parameters. The only module of app/ that calls db/."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+import streamlit as st
+
+from app.nav import PAGES
+from app.results import as_float
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples"
+EXAMPLE_NAME = "toy-bon"
+DEFAULT_ROOT = "http://localhost:8501"
+ACTIVE = ("queued", "running")
+AHEAD_DELAY_S = 1.0  # background curve work starts after the page is drawn
+
+
+# ---- experiments -------------------------------------------------------------------------------
+
+
+def get_experiment(eid: str) -> dict | None:
+    from db import api
+
+    return api.get_experiment(eid)
+
+
+def list_experiments(limit: int = 200) -> list[dict]:
+    from db import api
+
+    return api.list_experiments(limit=limit)
+
+
+def submit(cfg, name: str | None = None) -> str:
+    from db import api
+
+    return api.submit(cfg, name=name or None)
+
+
+def cancel(eid: str) -> bool:
+    from db import api
+
+    return api.cancel(eid)
+
+
+def delete(eid: str) -> bool:
+    from db import api
+
+    gone = api.delete(eid)
+    arrays_of.clear()
+    return gone
+
+
+def is_valid_id(text: str) -> bool:
+    from db import api
+
+    return api.is_valid_id(text)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def arrays_of(eid: str) -> dict[str, np.ndarray] | None:
+    """The stored score matrix of a finished run, shared read-only by every session (a default
+    best-of-n run is ~35 MB, so five viewers hold one copy, not five)."""
+    from db import api
+
+    try:
+        arrays = api.load_arrays(eid)
+    except FileNotFoundError:
+        return None
+    return as_float(arrays) if arrays else None
+
+
+def _bon_curve(objective: str, lam: float | None, members: tuple[int, ...], arrays) -> dict:
+    from backend.best_of_n import bon_curves
+    from backend.objectives import Objective
+
+    K = arrays["proxy"].shape[-1]
+    subset = None if members == tuple(range(K)) else list(members)
+    return bon_curves(arrays["gold"], arrays["proxy"], [Objective(objective, lam=lam)], subset)[0]
+
+
+class CurveCache:
+    """Recomputed best-of-n curves by (run, objective, lambda, members), shared by every session
+    of the server. `ahead` computes curves in one background thread before they are asked for
+    (every lambda of the slider, nearest first), so moving the slider does not wait for them."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._curves: OrderedDict[tuple, dict] = OrderedDict()
+        self._busy: set[tuple] = set()
+        self._lock = threading.Condition()
+        self._asked = 0  # curves a page is waiting for right now: background work pauses
+
+    def get(self, key: tuple, arrays: dict, asked: bool = True) -> dict:
+        with self._lock:
+            if key in self._curves:
+                self._curves.move_to_end(key)
+                return self._curves[key]
+            self._asked += asked
+        try:
+            curve = _bon_curve(*key[1:], arrays)
+        finally:
+            with self._lock:
+                self._asked -= asked
+                self._lock.notify_all()
+        with self._lock:
+            self._curves[key] = curve
+            while len(self._curves) > self.size:
+                self._curves.popitem(last=False)
+        return curve
+
+    def ahead(self, keys: list[tuple], arrays: dict, delay_s: float = 0.0) -> None:
+        """Compute keys in this order in a background thread, after delay_s (the page that
+        asked is sent first)."""
+        with self._lock:
+            todo = [k for k in keys if k not in self._curves and k not in self._busy]
+            self._busy.update(todo)
+        if not todo:
+            return
+
+        def work() -> None:
+            time.sleep(delay_s)
+            for k in todo:
+                try:
+                    with self._lock:
+                        self._lock.wait_for(lambda: self._asked == 0)
+                    self.get(k, arrays, asked=False)
+                finally:
+                    with self._lock:
+                        self._busy.discard(k)
+
+        threading.Thread(target=work, name="curves-ahead", daemon=True).start()
+
+
+@st.cache_resource(show_spinner=False)
+def curve_cache() -> CurveCache:
+    return CurveCache()
+
+
+def bon_curves_for(
+    key: str, lam: float, members: tuple[int, ...], stored: list[dict], arrays: dict
+) -> list[dict]:
+    """The curves of a best-of-n run with UWO at lam and the ensemble over `members`. A lambda
+    change recomputes UWO only, and going back to a lambda is free. Single members depend on
+    neither: their stored curves stay."""
+    cache = curve_cache()
+    singles = [c for c in stored if c["objective"] == "single" and c.get("member") in members]
+    every = members == tuple(range(arrays["proxy"].shape[-1]))
+    kept = {c["objective"]: c for c in stored if every and c["objective"] in ("mean", "wco")}
+    ensemble = [kept.get(o) or cache.get((key, o, None, members), arrays) for o in ("mean", "wco")]
+    uwo = cache.get((key, "uwo", round(float(lam), 9), members), arrays)
+    return [*singles, *ensemble, uwo]
+
+
+def curves_ahead(key: str, lams: list[float], members: tuple[int, ...], arrays) -> None:
+    """Compute UWO at these lambdas (in this order) in the background: the slider's values.
+    About 0.1 s of one core each for a default run, once per run and member subset."""
+    keys = [(key, "uwo", round(float(a), 9), members) for a in lams]
+    curve_cache().ahead(keys, arrays, delay_s=AHEAD_DELAY_S)
+
+
+# ---- the shipped example -----------------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner=False)
+def example() -> tuple[dict | None, dict | None]:
+    """(result, arrays) of the real run shipped in assets/examples/ (arrays may be None)."""
+    path = EXAMPLES / f"{EXAMPLE_NAME}.json"
+    if not path.exists():
+        return None, None
+    result = json.loads(path.read_text())
+    arrays_path = EXAMPLES / f"{EXAMPLE_NAME}.npz"
+    arrays = None
+    if arrays_path.exists():
+        with np.load(arrays_path, allow_pickle=False) as z:
+            arrays = as_float({k: z[k] for k in z.files})
+    return result, arrays
+
+
+# ---- links and query parameters ----------------------------------------------------------------
+
+
+def app_root() -> str:
+    """The app's root address as the browser sees it (page path and query removed)."""
+    url = st.context.url  # None outside a browser session (AppTest)
+    if not url:
+        return DEFAULT_ROOT
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/")
+    for spec in PAGES.values():
+        if path.endswith("/" + spec.url_path):
+            path = path[: -len(spec.url_path) - 1]
+            break
+    return urlunsplit((parts.scheme, parts.netloc, path, "", "")).rstrip("/")
+
+
+def share_link(eid: str) -> str:
+    return f"{app_root()}/?run={eid}"
+
+
+def compare_link(ids: list[str]) -> str:
+    return f"{app_root()}/?compare={','.join(ids)}"
+
+
+def parse_ids(text: str | None) -> tuple[list[str], list[str]]:
+    """(well-formed ids in order without repeats, malformed pieces) of "ID1,ID2,..."."""
+    good, bad = [], []
+    for piece in (text or "").replace(" ", ",").split(","):
+        piece = piece.strip()
+        if not piece:
+            continue
+        if is_valid_id(piece):
+            if piece not in good:
+                good.append(piece)
+        else:
+            bad.append(piece)
+    return good, bad

@@ -1,0 +1,96 @@
+"""New experiment: the same config objects as the CLI, checked as you type, put on the queue."""
+
+import streamlit as st
+
+from app import form, store
+from app.nav import PAGES
+from app.results import config_summary
+from backend.config import ConfigError, ExperimentConfig
+from backend.presets import PRESETS, get_preset
+from backend.worlds import WORLDS
+
+fields = form.config_fields()
+if "load_preset" in st.session_state:  # "Adjust" on the Learn page
+    form.load_config(get_preset(st.session_state.pop("load_preset")))
+defaults = {f.key: f.default for f in fields} | {form.SEEDS_KEY: str(ExperimentConfig().seed)}
+for key, value in defaults.items():  # first visit, or widgets Streamlit dropped while hidden
+    st.session_state.setdefault(key, value)
+
+st.title("New experiment")
+st.caption(
+    "Every option of `python -m backend run`, with the same names and limits. The run goes on the "
+    "queue; a worker (`python -m backend worker`) picks it up and its page updates as it goes."
+)
+with st.container(horizontal=True):
+    st.markdown("**Presets:**")
+    for name, (description, cfg) in PRESETS.items():
+        st.button(
+            name, key=f"preset_{name}", help=description, on_click=form.load_config, args=(cfg,)
+        )
+
+# Check the values the widgets hold now, so each message can be drawn under its field.
+values = {f.dotted: st.session_state[f.key] for f in fields}
+error, configs = None, []
+try:
+    configs = form.build(values, st.session_state[form.SEEDS_KEY])
+except ConfigError as e:
+    error = e
+method = st.session_state["f_method"]
+shown: set[str] = set()
+by_name = {f.dotted: f for f in fields}
+
+
+def draw(f: form.Field, choices: tuple | None = None) -> None:
+    form.widget(f, choices)
+    form.show_error(error, {f.error_name})
+    shown.add(f.error_name)
+
+
+c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
+c1.text_input("Name (optional)", key="f_name", max_chars=200, placeholder="e.g. noise 0 vs 0.25")
+with c2:
+    draw(by_name["method"])
+with c3:
+    draw(by_name["world"], tuple(sorted(WORLDS)))
+with c4:
+    st.text_input(
+        "Seeds", key=form.SEEDS_KEY, help="One experiment per seed: 0, or 0, 1, 2, or 0-4."
+    )
+    form.show_error(error, {"--seed"})
+    shown.add("--seed")
+
+stages = ["preferences", "reward_models", form.METHOD_STAGES.get(method, "bon")]
+for col, stage in zip(st.columns(len(stages)), stages, strict=True):
+    with col:
+        st.subheader(form.SECTIONS[stage])
+        for f in fields:
+            if f.stage == stage and f.option:
+                draw(f)
+
+with st.expander("Advanced: every other option"):
+    for stage in ["", "preferences", "reward_models", form.METHOD_STAGES.get(method), "sft"]:
+        extra = [f for f in fields if f.stage == stage and (not f.option or f.dotted == "device")]
+        if not extra:
+            continue
+        st.markdown(f"**{form.SECTIONS[stage]}**")
+        cols = st.columns(3)
+        for i, f in enumerate(extra):
+            with cols[i % 3]:
+                draw(f)
+
+if error is not None and error.option not in shown:
+    st.error(f"{error.option}: {error.message}")
+if configs:
+    n = len(configs)
+    st.info(config_summary(configs[0].to_dict()) + (f" · {n} seeds" if n > 1 else ""))
+label = "Submit" if len(configs) <= 1 else f"Submit {len(configs)} experiments"
+if st.button(label, type="primary", disabled=error is not None, key="submit"):
+    name = st.session_state["f_name"].strip() or None
+    try:
+        ids = [store.submit(cfg, name=name) for cfg in configs]
+    except (ConfigError, ValueError) as e:
+        st.error(str(e))
+    else:
+        if len(ids) == 1:
+            st.switch_page(PAGES["result"].file, query_params={"run": ids[0]})
+        st.switch_page(PAGES["compare"].file, query_params={"compare": ",".join(ids)})

@@ -1,0 +1,124 @@
+"""Result of one run (share link: the app's root address + ?run=ID). Updates itself while the run
+is queued or running."""
+
+import streamlit as st
+
+from app import store
+from app.nav import PAGES
+from app.result_view import render_result
+from app.results import config_summary
+
+POLL_S = 1.5
+
+
+def not_found(message: str) -> None:
+    st.title("Result")
+    st.warning(message, icon=":material/link_off:")
+    st.page_link(PAGES["runs"].file, label="See every run", icon=":material/list:")
+    st.stop()
+
+
+def pick_run() -> None:
+    """Opened without ?run=: choose one of the runs."""
+    st.title("Result")
+    rows = store.list_experiments()
+    if not rows:
+        st.info(
+            "No experiments yet: start one on the New experiment page, or see the example "
+            "on the Learn page."
+        )
+        st.stop()
+    by_id = {r["id"]: r for r in rows}
+    eid = st.selectbox(
+        "Open a run",
+        list(by_id),
+        index=None,
+        format_func=lambda i: f"{i} · {by_id[i]['status']} · {by_id[i]['name'] or ''}",
+        key="result_pick",
+    )
+    if eid:
+        st.query_params["run"] = eid
+        st.rerun()
+    st.stop()
+
+
+def resubmit(exp: dict) -> None:
+    from backend.config import ExperimentConfig
+
+    eid = store.submit(ExperimentConfig.from_dict(exp["config"]), name=exp["name"])
+    st.switch_page(PAGES["result"].file, query_params={"run": eid})
+
+
+raw = st.query_params.get("run")
+if raw is None:
+    pick_run()
+eid = raw.strip()
+if not eid:
+    not_found("This link has no run id: a share link ends in `?run=` and a 12-character id.")
+if not store.is_valid_id(eid):
+    not_found(
+        f"“{eid[:40]}” is not a run id. Ids are 12 characters of a–z and 2–9 (e.g. "
+        "`k3v9x2mqp7ab`); the link may have been cut short or mistyped."
+    )
+exp = store.get_experiment(eid)
+if exp is None:
+    not_found(
+        f"There is no run {eid} here. It may have been deleted, or the link points to "
+        "another server."
+    )
+
+title = exp["name"] or f"Run {eid}"
+st.title(title)
+st.code(store.share_link(eid), language=None)
+st.caption("Share link: the copy button is at the right of the box.")
+status = exp["status"]
+
+
+@st.fragment(run_every=POLL_S if status in store.ACTIVE else None)
+def progress() -> None:
+    now = store.get_experiment(eid)
+    if now is None or now["status"] != status:
+        st.rerun()  # finished (or deleted): redraw the whole page once
+    frac = float(now["progress"] or 0.0)
+    st.progress(frac, text=f"{now['status']}: {now['stage'] or ''} ({frac:.0%})")
+    if now.get("cancel_requested"):
+        st.caption("Cancel requested: it stops at the next stage boundary.")
+    elif st.button("Cancel this run", key="result_cancel"):
+        store.cancel(eid)
+        st.rerun(scope="fragment")
+
+
+if status in store.ACTIVE:
+    st.caption(config_summary(exp["config"]))
+    st.info(
+        "This page updates itself while the run is going; you can also close it and come back "
+        "with the share link. A queued run waits for a worker: if it stays queued, start one "
+        "with `python -m backend worker`.",
+        icon=":material/hourglass_top:",
+    )
+    progress()
+elif status in ("failed", "cancelled"):
+    st.caption(config_summary(exp["config"]))
+    if status == "failed":
+        first = (exp["error"] or "").strip().splitlines()
+        st.error(
+            f"This run failed (at: {exp['stage'] or 'unknown stage'}). "
+            + (first[-1] if first else "")
+        )
+        with st.expander("Error details"):
+            st.code(exp["error"] or "no error text", language=None)
+    else:
+        st.warning(f"This run was cancelled ({exp['stage'] or 'before it finished'}).")
+    if st.button("Submit it again", key="result_resubmit"):
+        resubmit(exp)
+elif exp["result"] is None:
+    st.warning("This run is marked done but its result is missing.")
+else:
+    arrays = store.arrays_of(eid) if exp["result"].get("curves") else None
+    render_result(exp["result"], arrays, key=f"r_{eid}", title=f"Goodhart Lab · {title}")
+    st.page_link(
+        PAGES["compare"].file,
+        label="Compare with other runs",
+        icon=":material/compare_arrows:",
+        query_params={"compare": eid},
+    )

@@ -1,0 +1,72 @@
+"""Helpers for the app tests: a temporary database and real results stored in it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+MAIN = str(REPO / "app" / "main.py")
+EXAMPLE_JSON = REPO / "assets" / "examples" / "toy-bon.json"
+EXAMPLE_NPZ = REPO / "assets" / "examples" / "toy-bon.npz"
+TIMEOUT = 60  # AppTest's per-run timeout: the first run imports torch
+
+
+def use_temp_db(tmp_path: Path, monkeypatch) -> str:
+    """Point this process's database and data folder at tmp_path; returns the database URL."""
+    url = f"sqlite:///{tmp_path / 'goodhart.sqlite3'}"
+    monkeypatch.setenv("GOODHART_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("GOODHART_DB_URL", url)
+    monkeypatch.delenv("GOODHART_REDIS_URL", raising=False)
+    return url
+
+
+def example() -> tuple[dict, dict]:
+    """The real best-of-n result shipped with the app (assets/examples/)."""
+    result = json.loads(EXAMPLE_JSON.read_text())
+    with np.load(EXAMPLE_NPZ, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    return result, arrays
+
+
+def store_finished(result: dict, arrays: dict, name: str | None = None) -> str:
+    """Submit the result's config and finish it with the result, as a worker would."""
+    from backend.config import ExperimentConfig
+    from db import api, jobs
+
+    eid = api.submit(ExperimentConfig.from_dict(result["config"]), name=name)
+    assert jobs.claim(eid, "test:1") is not None
+    assert jobs.finish(eid, "test:1", result, arrays)
+    return eid
+
+
+def app_test(query: dict | None = None):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(MAIN, default_timeout=TIMEOUT)
+    at.query_params.update(query or {})
+    return at
+
+
+def figure(at, index: int = 0) -> dict:
+    """The plotly figure (JSON) of the index-th chart on the page."""
+    return json.loads(at.get("plotly_chart")[index].proto.spec)
+
+
+def trace(fig: dict, name: str) -> dict:
+    return next(t for t in fig["data"] if t.get("name") == name)
+
+
+def values(data) -> list:
+    """A trace's x or y as a list (plotly writes numpy arrays as base64 "bdata")."""
+    if isinstance(data, dict) and "bdata" in data:
+        import base64
+
+        return np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"]).tolist()
+    return list(data)
+
+
+def no_exceptions(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]

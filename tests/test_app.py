@@ -1,0 +1,426 @@
+"""Every page of the Streamlit app through streamlit.testing.v1.AppTest, on a temporary database
+holding real results (the shipped best-of-n example and a tiny PPO run)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.app_support import (
+    app_test,
+    example,
+    figure,
+    no_exceptions,
+    store_finished,
+    trace,
+    use_temp_db,
+    values,
+)
+from tests.jobs_support import tiny_config
+
+
+@pytest.fixture
+def db(tmp_path, monkeypatch):
+    return use_temp_db(tmp_path, monkeypatch)
+
+
+@pytest.fixture(scope="session")
+def ppo_output(tmp_path_factory):
+    """A tiny real PPO run (about 10 s on a CPU)."""
+    from backend.cache import ArtifactCache
+    from backend.experiment import run_experiment
+
+    cfg = tiny_config().replace(
+        method="ppo",
+        **{
+            "ppo.steps": 6,
+            "ppo.eval_every": 3,
+            "ppo.batch_size": 16,
+            "ppo.eval_samples": 16,
+            "ppo.norm_samples": 256,
+        },
+    )
+    cache = ArtifactCache(root=tmp_path_factory.mktemp("ppo-cache"))
+    return run_experiment(cfg, cache=cache)
+
+
+@pytest.fixture
+def bon_run(db):
+    result, arrays = example()
+    return store_finished(result, arrays, name="example run")
+
+
+# ---- Learn ---------------------------------------------------------------------------------------
+
+
+def test_learn_shows_real_curves_at_once_without_any_run(db):
+    at = app_test().run()
+    no_exceptions(at)
+    assert at.title[0].value == "Goodhart Lab"
+    fig = figure(at)
+    names = [t["name"] for t in fig["data"] if t.get("showlegend", True)]
+    assert {"mean", "wco", "uwo (lambda=0.5)"} <= set(names)
+    result, _ = example()
+    stored = next(c for c in result["curves"] if c["objective"] == "mean")
+    assert trace(fig, "mean")["y"] == pytest.approx([p["gold"] for p in stored["points"]])
+    assert any("WCO" in m.value for m in at.markdown)
+    assert len(at.latex) >= 3
+
+
+def test_learn_lambda_slider_recomputes_uwo(db):
+    at = app_test().run()
+    before = trace(figure(at), "uwo (lambda=0.5)")["y"]
+    at.slider(key="example_lam").set_value(3.0).run()
+    no_exceptions(at)
+    after = trace(figure(at), "uwo (lambda=3)")["y"]
+    assert after != pytest.approx(before)
+
+
+def test_learn_preset_run_it_submits_and_opens_the_run(db):
+    from db import api
+
+    at = app_test().run()
+    at.button(key="run_toy-bon").click().run()
+    no_exceptions(at)
+    (row,) = api.list_experiments()
+    assert row["status"] == "queued" and row["name"] == "toy-bon (preset)"
+    assert at.query_params["run"] == row["id"]
+    assert at.title[0].value == "toy-bon (preset)"
+
+
+def test_learn_adjust_loads_the_preset_into_the_form(db):
+    at = app_test().run()
+    at.button(key="adjust_toy-ppo").click().run()
+    no_exceptions(at)
+    assert at.title[0].value == "New experiment"
+    assert at.selectbox(key="f_method").value == "ppo"
+    assert at.number_input(key="f_ppo.kl_coef").value == 0.0
+
+
+# ---- New experiment ------------------------------------------------------------------------------
+
+
+def new_experiment(db):
+    at = app_test().run()
+    at.switch_page("views/new_experiment.py").run()
+    no_exceptions(at)
+    return at
+
+
+def test_new_experiment_checks_input_next_to_the_field(db):
+    at = new_experiment(db)
+    at.number_input(key="f_preferences.label_noise").set_value(0.7).run()
+    (err,) = at.error
+    assert "between 0.0 and 0.5" in err.value
+    assert at.button(key="submit").disabled
+    at.number_input(key="f_preferences.label_noise").set_value(0.1).run()
+    assert not at.error and not at.button(key="submit").disabled
+    at.text_input(key="f_seeds").set_value("one").run()
+    assert "whole numbers" in at.error[0].value
+
+
+def test_new_experiment_submits_the_same_config_as_the_cli(db):
+    from backend.cli import build_parser, config_from_args
+    from db import api
+
+    at = new_experiment(db)
+    at.number_input(key="f_preferences.label_noise").set_value(0.0).run()
+    at.number_input(key="f_reward_models.members").set_value(3).run()
+    at.number_input(key="f_bon.samples").set_value(256).run()
+    at.number_input(key="f_bon.uwo_lambda").set_value(1.5).run()
+    at.text_input(key="f_name").set_value("noise 0").run()
+    at.button(key="submit").click().run()
+    no_exceptions(at)
+    (row,) = api.list_experiments()
+    cli = "run --preset toy-bon --label-noise 0 --members 3 --samples 256 --uwo-lambda 1.5"
+    args = build_parser().parse_args([*cli.split(), "--out", "x.json"])
+    assert row["config"] == config_from_args(args).to_dict()
+    assert row["name"] == "noise 0"
+    assert at.query_params["run"] == row["id"]
+    assert "queued" in at.get("progress")[0].proto.text
+
+
+def test_new_experiment_several_seeds_open_a_comparison(db):
+    from db import api
+
+    at = new_experiment(db)
+    at.text_input(key="f_seeds").set_value("3-5").run()
+    assert at.button(key="submit").label == "Submit 3 experiments"
+    at.button(key="submit").click().run()
+    no_exceptions(at)
+    rows = api.list_experiments()
+    assert sorted(r["config"]["seed"] for r in rows) == [3, 4, 5]
+    assert set(at.query_params["compare"].split(",")) == {r["id"] for r in rows}
+    assert at.title[0].value == "Compare runs"
+
+
+def test_new_experiment_ppo_preset_shows_ppo_fields_and_checks_them(db):
+    at = new_experiment(db)
+    at.button(key="preset_toy-ppo").click().run()
+    assert at.selectbox(key="f_method").value == "ppo"
+    at.number_input(key="f_reward_models.members").set_value(2).run()
+    at.number_input(key="f_ppo.member").set_value(3).run()
+    (err,) = at.error
+    assert "member must be between 0 and 1" in err.value
+    with pytest.raises(KeyError):
+        at.number_input(key="f_bon.samples")
+
+
+# ---- Runs ----------------------------------------------------------------------------------------
+
+
+def runs_page(db):
+    at = app_test().run()
+    at.switch_page("views/runs.py").run()
+    no_exceptions(at)
+    return at
+
+
+def test_runs_page_empty(db):
+    at = runs_page(db)
+    assert "No experiments yet" in at.info[0].value
+
+
+def test_runs_lists_cancels_and_deletes_with_confirmation(db, bon_run):
+    from db import api
+
+    queued = api.submit(tiny_config(), name="waiting")
+    at = runs_page(db)
+    table = at.dataframe[0].value
+    assert list(table["status"]) == ["queued", "done"]
+    at.multiselect(key="runs_selected").set_value([queued]).run()
+    at.button(key="runs_cancel").click().run()
+    no_exceptions(at)
+    assert api.get_experiment(queued)["status"] == "cancelled"
+
+    at.multiselect(key="runs_selected").set_value([bon_run]).run()
+    at.button(key="runs_delete").click().run()
+    assert "for good" in at.warning[0].value
+    assert api.get_experiment(bon_run) is not None  # not before the confirmation
+    at.button(key="runs_delete_yes").click().run()
+    no_exceptions(at)
+    assert api.get_experiment(bon_run) is None
+    assert list(at.dataframe[0].value["status"]) == ["cancelled"]
+
+
+def test_runs_open_and_compare(db, bon_run):
+    other = store_finished(*example(), name="second")
+    at = runs_page(db)
+    at.multiselect(key="runs_selected").set_value([bon_run, other]).run()
+    at.button(key="runs_compare").click().run()
+    no_exceptions(at)
+    assert at.title[0].value == "Compare runs"
+    at = runs_page(db)
+    at.multiselect(key="runs_selected").set_value([other]).run()
+    at.button(key="runs_open").click().run()
+    assert at.title[0].value == "second"
+
+
+# ---- Result --------------------------------------------------------------------------------------
+
+
+def test_result_page_of_a_best_of_n_run(db, bon_run):
+    at = app_test({"run": bon_run}).run()
+    no_exceptions(at)
+    assert at.title[0].value == "example run"
+    assert at.code[0].value.endswith(f"/?run={bon_run}")  # the share link
+    fig = figure(at)
+    names = {t["name"] for t in fig["data"]}
+    assert {"mean", "mean · proxy", "wco", "uwo (lambda=0.5)"} <= names
+    assert trace(fig, "mean · proxy")["line"]["dash"] == "dash"
+    assert trace(fig, "mean")["line"]["color"] == trace(fig, "mean · proxy")["line"]["color"]
+    kl = trace(fig, "mean")["x"]
+    at.radio(key=f"r_{bon_run}_x").set_value("√KL").run()
+    assert trace(figure(at), "mean")["x"] == pytest.approx(np.sqrt(kl))
+    assert any("population" in c.value for c in at.caption)  # the conventions
+    assert not at.get("download_button")  # tabs are lazy: only the open one runs
+    assert "single_avg" in set(at.dataframe[0].value.index)  # it opens on the numbers
+    at.session_state[f"r_{bon_run}_tab"] = "Download"
+    at.run()
+    assert [b.proto.label for b in at.get("download_button")] == [
+        "CSV (curves)",
+        "JSON (result)",
+        "HTML report",
+    ]
+    at.session_state[f"r_{bon_run}_tab"] = "Numbers"
+    at.run()
+    summary = at.dataframe[0].value
+    assert {"mean", "wco", "single_avg"} <= set(summary.index)
+    at.slider(key=f"r_{bon_run}_lam").set_value(4.0).run()
+    assert "at the λ and members chosen above" in at.markdown[0].value
+    assert "uwo (lambda=4)" in set(at.dataframe[0].value.index)
+    at.session_state[f"r_{bon_run}_tab"] = "Reward models"
+    at.run()
+    assert list(at.dataframe[0].value["member"]) == [0, 1, 2, 3, 4]
+
+
+def test_result_lambda_and_members_recompute_from_the_stored_matrix(db, bon_run):
+    from backend.best_of_n import bon_curves
+    from backend.objectives import Objective
+    from tests.app_support import example as ex
+
+    _, arrays = ex()
+    gold, proxy = arrays["gold"].astype(float), arrays["proxy"].astype(float)
+    at = app_test({"run": bon_run}).run()
+    at.slider(key=f"r_{bon_run}_lam").set_value(2.0).run()
+    no_exceptions(at)
+    (want,) = bon_curves(gold, proxy, [Objective("uwo", lam=2.0)])
+    got = trace(figure(at), "uwo (lambda=2)")["y"]
+    assert got == pytest.approx([p["gold"] for p in want["points"]])
+
+    at.pills(key=f"r_{bon_run}_members").set_value([0, 2]).run()
+    no_exceptions(at)
+    (want,) = bon_curves(gold, proxy, [Objective("wco")], members=[0, 2])
+    assert trace(figure(at), "wco")["y"] == pytest.approx([p["gold"] for p in want["points"]])
+    names = {t["name"] for t in figure(at)["data"]}
+    assert "single #1" not in names and "single #2" in names
+    at.checkbox(key=f"r_{bon_run}_singles").uncheck().run()
+    at.pills(key=f"r_{bon_run}_curves").set_value(["wco"]).run()
+    assert {t["name"] for t in figure(at)["data"]} == {"wco", "wco · proxy"}
+
+
+def answers_tab(eid: str):
+    """The Result page of a run with its Answers tab open (it opens on the numbers)."""
+    at = app_test({"run": eid}).run()
+    at.session_state[f"r_{eid}_tab"] = "Answers"
+    return at.run()
+
+
+def test_result_answer_explorer(db, bon_run):
+    at = answers_tab(bon_run)
+    key = f"r_{bon_run}"
+    table = at.dataframe[0].value
+    assert list(table["rank"]) == list(range(1, len(table) + 1))
+    assert {"answer", "gold", "r0", "r4", "spread", "copies"} <= set(table.columns)
+    assert table["objective"].is_monotonic_decreasing
+    at.selectbox(key=f"{key}_obj").set_value("wco").run()
+    at.select_slider(key=f"{key}_n").set_value(16).run()
+    no_exceptions(at)
+    table = at.dataframe[0].value
+    assert table["copies"].sum() <= 16
+    picks = at.dataframe[1].value
+    assert list(picks["objective"][:3]) == ["mean", "wco", "uwo"]
+    assert len(at.get("plotly_chart")) == 1
+    at.toggle(key=f"{key}_scatter").set_value(True).run()
+    no_exceptions(at)
+    assert len(values(figure(at, 1)["data"][0]["x"])) == 4096  # every answer to the prompt
+
+
+def test_result_page_of_a_ppo_run(db, ppo_output):
+    eid = store_finished(ppo_output.result, ppo_output.arrays, name="ppo run")
+    at = answers_tab(eid)
+    no_exceptions(at)
+    fig = figure(at)
+    (curve,) = ppo_output.result["curves"]
+    assert trace(fig, curve["label"])["customdata"][-1][0] == curve["points"][-1]["step"]
+    steps = sorted({s["step"] for s in ppo_output.result["samples"]})
+    at.select_slider(key=f"r_{eid}_step").set_value(steps[0]).run()
+    table = at.dataframe[0].value
+    assert set(table["step"]) == {steps[0]} and "answer" in table.columns
+    assert not at.slider  # no lambda slider for PPO
+
+
+def test_result_page_updates_while_running(db):
+    from db import api, jobs
+
+    eid = api.submit(tiny_config(), name="live")
+    at = app_test({"run": eid}).run()
+    no_exceptions(at)
+    assert "queued" in at.get("progress")[0].proto.text
+    jobs.claim(eid, "test:1")
+    jobs.progress(eid, "test:1", 0.4, "training proxy 1 of 2")
+    at.run()
+    assert "training proxy 1 of 2" in at.get("progress")[0].proto.text
+    result, arrays = example()
+    jobs.finish(eid, "test:1", result, arrays)
+    at.run()
+    no_exceptions(at)
+    assert not at.get("progress") and figure(at)["data"]
+
+
+def test_result_page_of_failed_and_cancelled_runs(db):
+    from db import api, jobs
+
+    failed = api.submit(tiny_config(), name="broken")
+    jobs.claim(failed, "test:1")
+    jobs.fail(failed, "test:1", "Traceback ...\nRuntimeError: out of memory")
+    at = app_test({"run": failed}).run()
+    no_exceptions(at)
+    assert "RuntimeError: out of memory" in at.error[0].value
+    at.button(key="result_resubmit").click().run()
+    assert len(api.list_experiments()) == 2 and at.query_params["run"] != failed
+
+    cancelled = api.submit(tiny_config())
+    api.cancel(cancelled)
+    at = app_test({"run": cancelled}).run()
+    assert "cancelled" in at.warning[0].value
+
+
+@pytest.mark.parametrize(
+    ("link", "message"),
+    [
+        ("", "no run id"),
+        ("nonsense!!", "is not a run id"),
+        ("x" * 5000, "is not a run id"),
+        ("abcdefghijkm", "There is no run abcdefghijkm"),
+    ],
+)
+def test_friendly_messages_for_bad_run_links(db, link, message):
+    at = app_test({"run": link}).run()
+    no_exceptions(at)
+    assert message in at.warning[0].value
+
+
+def test_result_page_without_an_id_offers_the_runs(db, bon_run):
+    at = app_test().run()
+    at.switch_page("views/result.py").run()
+    no_exceptions(at)
+    at.selectbox(key="result_pick").set_value(bon_run).run()
+    assert at.title[0].value == "example run"
+
+
+# ---- Compare -------------------------------------------------------------------------------------
+
+
+def test_compare_overlays_runs(db, bon_run, ppo_output):
+    result, arrays = example()
+    result["config"]["preferences"]["label_noise"] = 0.0  # a second run that differs (label only)
+    other = store_finished(result, arrays)
+    ppo = store_finished(ppo_output.result, ppo_output.arrays)
+    at = app_test({"compare": f"{bon_run},{other},{ppo}"}).run()
+    no_exceptions(at)
+    fig = figure(at)
+    names = {t["name"] for t in fig["data"]}
+    assert "example run · mean" in names
+    assert any("label_noise=0.0" in n and n.endswith(" · wco") for n in names)
+    assert at.code[0].value.endswith(f"/?compare={bon_run},{other},{ppo}")
+    at.radio(key="compare_metric").set_value("proxy").run()
+    assert figure(at)["data"][0]["y"] != fig["data"][0]["y"]
+    differs = at.dataframe[0].value
+    assert "preferences.label_noise" in differs.index and "method" in differs.index
+
+
+def test_compare_friendly_messages(db, bon_run):
+    at = app_test({"compare": f"{bon_run},nonsense,abcdefghijkm"}).run()
+    no_exceptions(at)
+    text = " ".join(w.value for w in at.warning)
+    assert "“nonsense”" in text and "no run abcdefghijkm" in text
+    assert figure(at)["data"]  # the good one is still drawn
+    at = app_test({"compare": ""}).run()
+    no_exceptions(at)
+    assert "Pick finished runs" in at.info[-1].value
+
+
+def test_fitted_forms_are_shown_when_the_engine_adds_them(db):
+    result, arrays = example()
+    for c in result["curves"]:  # the layout a fit stage adds to each curve
+        c["fit"] = {"form": "bon", "alpha": 0.8, "beta": 0.3, "r2": 0.97}
+    eid = store_finished(result, arrays)
+    at = app_test({"run": eid}).run()
+    no_exceptions(at)
+    fits = at.dataframe[1].value
+    assert list(fits.columns) == ["curve", "form", "alpha", "beta", "r2"]
+    assert len(fits) == len(result["curves"])
+    fit = trace(figure(at), "mean · fit")
+    d = np.sqrt(values(fit["x"]))
+    assert values(fit["y"]) == pytest.approx(d * (0.8 - 0.3 * d))

@@ -1,0 +1,201 @@
+"""A real browser (Debian's chromium, driven by Playwright) against a real Streamlit server and a
+real worker: submit a small experiment through the form, wait for it, check the chart, move the
+lambda slider, open the share link in a fresh browser context. Saves the README's screenshots to
+docs/screenshots/. Skipped only when /usr/bin/chromium is missing (CI installs it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from app.form import config_fields
+from tests.jobs_support import REPO, WorkerProcess, job_env, wait_for
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = REPO / "docs" / "screenshots"
+VIEWPORT = {"width": 1400, "height": 1100}
+# Small enough for a shared CPU (about half a minute), big enough for readable curves.
+FORM = {
+    "preferences.pairs": "600",
+    "preferences.eval_pairs": "200",
+    "reward_models.members": "3",
+    "bon.num_prompts": "8",
+    "bon.samples": "512",
+}
+RUN_TIMEOUT_S = 300
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's /usr/bin/chromium")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class StreamlitServer:
+    """`streamlit run app/main.py` on a free port, logging to a file."""
+
+    def __init__(self, env: dict, log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._out = log.open("w")  # closed in stop()
+        self.log = log
+        self.proc = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "streamlit", "run", "app/main.py"),
+                *("--server.headless", "true", "--server.fileWatcherType", "none"),
+                *("--server.port", str(self.port), "--browser.gatherUsageStats", "false"),
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def healthy(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"streamlit exited:\n{self.log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
+                return r.read().strip() == b"ok"
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._out.close()
+
+
+@pytest.fixture
+def stack(tmp_path):
+    """A worker and a Streamlit server sharing one database and data folder."""
+    data = tmp_path / "data"
+    db_url = f"sqlite:///{tmp_path / 'goodhart.sqlite3'}"
+    env = job_env(data)
+    worker = WorkerProcess(db_url, env, tmp_path / "worker.log")
+    server = StreamlitServer({**env, "GOODHART_DB_URL": db_url}, tmp_path / "streamlit.log")
+    try:
+        worker.wait_ready()
+        wait_for(server.healthy, 120, "the Streamlit server's health check")
+        yield server, worker
+    finally:
+        server.stop()
+        worker.stop()
+
+
+PLOT = "document.querySelector('.js-plotly-plot')"
+TRACE_NAMES = f"() => {PLOT}.data.map(t => t.name)"
+
+
+def wait_chart(page, min_traces: int, timeout_s: float = 60) -> list[str]:
+    page.wait_for_function(
+        f"() => {PLOT} && {PLOT}.data && {PLOT}.data.length >= {min_traces}",
+        timeout=timeout_s * 1000,
+    )
+    return page.evaluate(TRACE_NAMES)
+
+
+def trace_y(page, name: str) -> list[float]:
+    find = f"{PLOT}.data.find(t => t.name === {json.dumps(name)})"
+    return page.evaluate(f"() => Array.from({find}.y)")
+
+
+def test_submit_watch_explore_and_share_in_a_real_browser(stack):
+    from playwright.sync_api import sync_playwright
+
+    server, worker = stack
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+
+            # Learn: real curves at once, without any run.
+            page.goto(server.url)
+            names = wait_chart(page, 16)
+            assert {"mean", "wco", "uwo (lambda=0.5)"} <= set(names)
+            page.wait_for_timeout(1000)  # let plotly finish its transitions
+            page.screenshot(path=str(SCREENSHOTS / "learn.png"))
+
+            # New experiment: fill the form, submit.
+            page.get_by_role("link", name="New experiment").click()
+            page.get_by_role("heading", name="New experiment").wait_for()
+            page.get_by_label("Name (optional)").fill("browser test")
+            page.keyboard.press("Tab")
+            labels = {f.dotted: f.label for f in config_fields()}  # as the form writes them
+            for dotted, value in FORM.items():
+                label = labels[dotted]
+                box = page.get_by_label(label, exact=True)
+                box.fill(value)
+                box.press("Enter")
+                page.wait_for_function(
+                    f"() => document.querySelector('input[aria-label={json.dumps(label)}]')"
+                    f".value === {json.dumps(value)}"
+                )
+            page.wait_for_timeout(500)
+            page.get_by_role("button", name="Submit", exact=True).click()
+            page.wait_for_url(re.compile(r"/\?run=[a-z0-9]{12}$"), timeout=30_000)
+            eid = page.url.rsplit("run=", 1)[1]
+
+            # Result: it updates itself until done, then draws the curves.
+            page.get_by_role("heading", name="browser test").wait_for()
+            names = wait_chart(page, 10, timeout_s=RUN_TIMEOUT_S)
+            assert {"single #0", "single #2", "mean", "mean · proxy", "wco"} <= set(names)
+            assert "uwo (lambda=0.5)" in names and "single #3" not in names
+
+            # Move the lambda slider: UWO is recomputed from the stored score matrix.
+            before = trace_y(page, "uwo (lambda=0.5)")
+            mean_before = trace_y(page, "mean")
+            slider = page.locator("[data-testid=stSlider] input[type=range]").first
+            slider.focus()
+            for _ in range(4):
+                page.keyboard.press("ArrowRight")
+            page.wait_for_function(
+                f"() => {PLOT}.data.some(t => t.name === 'uwo (lambda=0.7)')", timeout=30_000
+            )
+            assert trace_y(page, "uwo (lambda=0.7)") != before
+            assert trace_y(page, "mean") == mean_before
+
+            # The share link, opened in a fresh browser context, shows the same result.
+            link = page.locator("[data-testid=stCode] code").first.inner_text().strip()
+            assert link == f"{server.url}/?run={eid}"
+            fresh = browser.new_context(viewport=VIEWPORT).new_page()
+            fresh.goto(link)
+            fresh.get_by_role("heading", name="browser test").wait_for()
+            assert set(wait_chart(fresh, 10)) == set(names)
+            assert trace_y(fresh, "uwo (lambda=0.5)") == before
+            assert trace_y(fresh, "mean") == mean_before
+            fresh.wait_for_timeout(1000)
+            fresh.screenshot(path=str(SCREENSHOTS / "result.png"))
+        finally:
+            browser.close()
+    assert eid in worker.events("done"), worker.text()
+    assert os.path.getsize(SCREENSHOTS / "learn.png") > 10_000
+    assert time.time() - os.path.getmtime(SCREENSHOTS / "result.png") < 600
