@@ -1,0 +1,99 @@
+"""PPO speed on the toy-ppo preset: PPO steps per second and answers per second (medians).
+
+    .venv/bin/python -m benchmarks.bench_ppo                  # CPU (or cuda when present)
+    .venv/bin/python -m benchmarks.bench_ppo --device cuda --threads 1
+
+Measures, after one warm-up step:
+- PPO steps/s and rollout answers/s (batch_size per step): median of --repeats timings of
+  --steps steps each, for each --threads setting (CPU intra-op threads);
+- one whole default toy-ppo curve through run_experiment (proxies from the cache), with its
+  timings: PPO updates, evaluations, standardization.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from backend.cache import ArtifactCache
+from backend.experiment import Runner, run_experiment
+from backend.ppo import ValueModel, ppo_objective, ppo_step
+from backend.presets import get_preset
+from backend.reward_models import score
+
+
+def step_rate(runner: Runner, proxies, steps: int, repeats: int) -> list[float]:
+    """Seconds per PPO step, `repeats` times; the reward is the preset's objective (raw scores:
+    standardization does not change the cost)."""
+    cfg, world = runner.cfg.ppo, runner.world
+    objective = ppo_objective(cfg)
+
+    def reward(prompt_idx, answers):
+        return objective(np.stack([score(p, world, prompt_idx, answers) for p in proxies], -1))
+
+    ref = runner.policy
+    policy, value = copy.deepcopy(ref), ValueModel(ref)
+    opt = torch.optim.Adam([*policy.parameters(), *value.parameters()], lr=cfg.lr, foreach=True)
+    rng = np.random.default_rng(0)
+    gen = torch.Generator(device=runner.device).manual_seed(0)
+    prompts = np.arange(len(world.prompts()))
+    args = (policy, ref, value, opt, world, reward, 0.0, cfg, prompts, rng, gen)
+    ppo_step(*args)  # warm-up
+    out = []
+    for _ in range(repeats):
+        if runner.device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            ppo_step(*args)
+        if runner.device.type == "cuda":
+            torch.cuda.synchronize()
+        out.append((time.perf_counter() - t0) / steps)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="auto")
+    p.add_argument("--steps", type=int, default=20, help="PPO steps per timing")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--skip-full", action="store_true", help="skip the whole-curve timing")
+    args = p.parse_args()
+    cfg = get_preset("toy-ppo").replace(device=args.device)
+    runner = Runner(cfg, ArtifactCache(), None, None)
+    _, _, proxies, _ = runner.ensemble()
+    name = torch.cuda.get_device_name() if runner.device.type == "cuda" else "cpu"
+    B = cfg.ppo.batch_size
+    print(f"device {name}; batch {B}, {cfg.ppo.minibatches} minibatches, {cfg.ppo.epochs} epochs")
+    default_threads = torch.get_num_threads()
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        sec = statistics.median(step_rate(runner, proxies, args.steps, args.repeats))
+        print(
+            f"threads {threads}: {1 / sec:6.2f} PPO steps/s, {B / sec:7.0f} answers/s "
+            f"(median of {args.repeats} x {args.steps} steps)",
+            flush=True,
+        )
+    torch.set_num_threads(default_threads)
+    if not args.skip_full:
+        t0 = time.perf_counter()
+        res = run_experiment(cfg, cache=ArtifactCache()).result
+        t = res["timings"]
+        n_eval = len(res["curves"][0]["points"])
+        print(
+            f"one toy-ppo curve ({cfg.ppo.steps} steps, {n_eval} evaluations of "
+            f"{cfg.ppo.eval_prompts * cfg.ppo.eval_samples} answers): "
+            f"{time.perf_counter() - t0:.1f} s total; PPO {t['ppo_s']:.1f} s "
+            f"({cfg.ppo.steps / t['ppo_s']:.2f} steps/s), evaluation {t['ppo_eval_s']:.1f} s, "
+            f"standardization {t['ppo_norm_s']:.1f} s"
+        )
+
+
+if __name__ == "__main__":
+    main()
