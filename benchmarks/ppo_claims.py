@@ -36,11 +36,16 @@ def parse_value(raw: str):
     return raw
 
 
-def run_one(base, seed: int, objective: str, beta: float, out: Path, member: int = 0) -> dict:
+def run_one(
+    base, seed: int, objective: str, beta: float, out: Path, member: int, resume: bool
+) -> dict:
     changes = {"seed": seed, "ppo.objective": objective, "ppo.kl_coef": beta, "ppo.member": member}
     cfg = base.replace(**changes)
     name = f"single{member}" if objective == "single" else objective
     path = out / f"{name}_beta{beta:g}_seed{seed}.json"
+    if resume and path.exists():
+        saved = json.loads(path.read_text())
+        return {"points": saved["curve"]["points"], "seconds": saved["timings"]["total_s"]}
     t0 = time.perf_counter()
     res = run_experiment(cfg, cache=ArtifactCache()).result
     curve = res["curves"][0]
@@ -77,6 +82,7 @@ def main() -> None:
     p.add_argument("--preset", default="toy-ppo")
     p.add_argument("--set", action="append", default=[], help="dotted.field=value override")
     p.add_argument("--out", default="data/ppo_claims")
+    p.add_argument("--resume", action="store_true", help="reuse runs already saved in --out")
     args = p.parse_args()
     base = get_preset(args.preset)
     base = base.replace(**{k: parse_value(v) for k, v in (s.split("=", 1) for s in args.set)})
@@ -89,7 +95,7 @@ def main() -> None:
             runs = []
             members = args.members if objective == "single" else [0]
             for seed, member in itertools.product(args.seeds, members):
-                run = run_one(base, seed, objective, beta, out, member)
+                run = run_one(base, seed, objective, beta, out, member, args.resume)
                 runs.append(run["points"])
                 tag = f"seed {seed}" + (f" member {member}" if objective == "single" else "")
                 print(
