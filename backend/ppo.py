@@ -297,8 +297,9 @@ def ppo_objective(cfg: PpoConfig) -> Objective:
 def run_ppo(runner: Runner, proxies: list, reward_models: list[dict]) -> tuple[dict, dict]:
     """PPO for `runner.cfg` against the trained proxies; returns (result, arrays) like best-of-n.
 
-    On the CPU it runs on one thread: models this small gain nothing from intra-op threads, and
-    on a busy 2-core CPU two threads made a PPO step many times slower (benchmarks/bench_ppo.py).
+    On the CPU it runs on one thread (restored afterwards): on the idle 2-core machine two threads
+    were only about 1.4x faster, and on the same machine busy with other work they made a PPO
+    step up to 15x slower (0.27 s against 4.6 s; benchmarks/bench_ppo.py compares the two).
     """
     threads = torch.get_num_threads()
     if runner.device.type == "cpu":

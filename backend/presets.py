@@ -10,10 +10,15 @@ PRESETS: dict[str, tuple[str, ExperimentConfig]] = {
         "setting at CPU scale)",
         ExperimentConfig(),
     ),
+    # PPO searches far harder than best-of-n (KL 10-80 nats against best-of-n's 7), so it needs
+    # better proxies before the ensemble's benefit shows: with 8,000 pairs the five members share
+    # exploits (prompt words, one favourite item repeated) and every objective collapses alike;
+    # with 12,000, WCO and UWO beat the single proxy on every seed (docs/ppo.md).
     "toy-ppo": (
-        "PPO in the toy world against proxy 0 with no KL penalty, on the same 5 noisy proxies as "
-        "toy-bon (pick --objective, --kl-coef, --steps)",
-        ExperimentConfig(method="ppo"),
+        "PPO in the toy world against proxy 0 with no KL penalty: 25% label noise, 12,000 pairs, "
+        "5 proxies (pick --objective, --kl-coef, --steps; --pairs 12000 gives best-of-n the same "
+        "proxies)",
+        ExperimentConfig(method="ppo").replace(**{"preferences.pairs": 12_000}),
     ),
 }
 
