@@ -46,6 +46,18 @@ def fit_line(fit: dict, d: np.ndarray) -> np.ndarray | None:
     return None
 
 
+def fit_text(fit: dict) -> str:
+    """ "α = 0.81 ± 0.02, β = 0.30 ± 0.01, R² = 0.97" (the ± only where the fit has errors)."""
+
+    def coef(name: str, sym: str) -> str:
+        se = fit.get(f"{name}_se")
+        return f"{sym} = {fit[name]:.3g}" + (f" ± {se:.2g}" if se is not None else "")
+
+    r2 = fit.get("r2")
+    text = f"{coef('alpha', 'α')}, {coef('beta', 'β')}"
+    return text + (f", R² = {r2:.3f}" if r2 is not None else "")
+
+
 def curves_figure(
     curves: list[dict],
     x: str = "kl",
@@ -115,7 +127,7 @@ def curves_figure(
                         legendgroup=c["label"],
                         showlegend=False,
                         line={"color": colour, "width": 1.5, "dash": "dot"},
-                        hoverinfo="skip",
+                        hovertemplate=f"{fit_text(fit)}<extra>%{{fullData.name}}</extra>",
                     )
                 )
     _layout(fig, x, "standardized reward (initial policy: 0)", title)

@@ -125,11 +125,13 @@ def numbers(result: dict, view: dict) -> None:
         "the last point; single_avg = the single members averaged pointwise)"
     )
     st.dataframe(summary_frame(summary).round(3), width="stretch")
-    fits = fits_frame(result["curves"])
+    fits = fits_frame(view["curves"])
     if not fits.empty:
+        which = "at the λ and members chosen above" if changed else "as run"
         st.markdown(
-            "**Fitted functional forms** of the curves as run (Gao et al., d = √KL): best-of-n "
-            "R(d) = d(α − βd), RL R(d) = d(α − β log d)"
+            f"**Fitted functional forms** ({which}; Gao et al., d = √KL): best-of-n "
+            "R(d) = d(α − βd), RL R(d) = d(α − β log d); least squares without intercept, "
+            "± the OLS standard error, R² = 1 − SS_res/SS_tot about the mean"
         )
         st.dataframe(fits.round(4), width="stretch", hide_index=True)
 

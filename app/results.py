@@ -87,13 +87,17 @@ def summary_frame(summary: dict | None) -> pd.DataFrame:
     return df[keep]
 
 
+FIT_COLUMNS = ("form", "alpha", "alpha_se", "beta", "beta_se", "r2", "n_points", "reason")
+
+
 def fits_frame(curves: list[dict]) -> pd.DataFrame:
-    """The fitted functional form of each curve that has one: form, alpha, beta, r2."""
+    """The fitted functional form of each curve that has one (backend.fits): form, alpha ± se,
+    beta ± se, r2, the number of points, and why there is no fit where there is none."""
     rows = []
     for c in curves:
         fit = c.get("fit")
         if isinstance(fit, dict):
-            rows.append({"curve": c["label"], **{k: v for k, v in fit.items() if k != "points"}})
+            rows.append({"curve": c["label"], **{k: fit[k] for k in FIT_COLUMNS if k in fit}})
     return pd.DataFrame(rows)
 
 

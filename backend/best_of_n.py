@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import gammaln
 
+from backend.fits import fit_curve
 from backend.objectives import Objective
 
 
@@ -125,6 +126,7 @@ def bon_curve(
     curve = {"method": "bon", **objective.to_dict(), "label": objective.label, "points": points}
     if members is not None:
         curve["members"] = list(members)
+    curve["fit"] = fit_curve(curve)  # Gao et al.'s best-of-n form, on every curve
     return curve
 
 

@@ -39,6 +39,7 @@ import torch
 from torch import nn
 
 from backend.config import PpoConfig
+from backend.fits import fit_curve
 from backend.kl_control import make_kl_controller
 from backend.objectives import Objective, standardize
 from backend.policy import sample_answers
@@ -420,6 +421,7 @@ def _run_ppo(runner: Runner, proxies: list, reward_models: list[dict]) -> tuple[
         "kl_target": pc.kl_target,
         "points": points,
     }
+    curve["fit"] = fit_curve(curve)  # Gao et al.'s RL form
     result = {
         "normalization": {
             "gold": gold_norm,

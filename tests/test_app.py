@@ -276,7 +276,7 @@ def test_result_lambda_and_members_recompute_from_the_stored_matrix(db, bon_run)
     assert "single #1" not in names and "single #2" in names
     at.checkbox(key=f"r_{bon_run}_singles").uncheck().run()
     at.pills(key=f"r_{bon_run}_curves").set_value(["wco"]).run()
-    assert {t["name"] for t in figure(at)["data"]} == {"wco", "wco · proxy"}
+    assert {t["name"] for t in figure(at)["data"]} == {"wco", "wco · proxy", "wco · fit"}
 
 
 def answers_tab(eid: str):
@@ -411,16 +411,27 @@ def test_compare_friendly_messages(db, bon_run):
     assert "Pick finished runs" in at.info[-1].value
 
 
-def test_fitted_forms_are_shown_when_the_engine_adds_them(db):
-    result, arrays = example()
-    for c in result["curves"]:  # the layout a fit stage adds to each curve
-        c["fit"] = {"form": "bon", "alpha": 0.8, "beta": 0.3, "r2": 0.97}
-    eid = store_finished(result, arrays)
-    at = app_test({"run": eid}).run()
+def test_fitted_forms_are_shown_and_follow_the_lambda_slider(db, bon_run):
+    """The engine's fits (backend.fits) in the Numbers tab and as dotted lines; moving λ
+    refits the recomputed UWO curve."""
+    from backend.fits import predict
+
+    result, _ = example()
+    at = app_test({"run": bon_run}).run()
     no_exceptions(at)
     fits = at.dataframe[1].value
-    assert list(fits.columns) == ["curve", "form", "alpha", "beta", "r2"]
+    cols = ["curve", "form", "alpha", "alpha_se", "beta", "beta_se", "r2", "n_points"]
+    assert list(fits.columns) == cols
     assert len(fits) == len(result["curves"])
+    mean = next(c["fit"] for c in result["curves"] if c["objective"] == "mean")
     fit = trace(figure(at), "mean · fit")
     d = np.sqrt(values(fit["x"]))
-    assert values(fit["y"]) == pytest.approx(d * (0.8 - 0.3 * d))
+    assert values(fit["y"]) == pytest.approx(predict("bon", mean["alpha"], mean["beta"], d))
+    assert "± " in fit["hovertemplate"] and "R² = " in fit["hovertemplate"]
+    at.slider(key=f"r_{bon_run}_lam").set_value(2.0).run()
+    no_exceptions(at)
+    fits = at.dataframe[1].value.set_index("curve")
+    stored = next(c["fit"] for c in result["curves"] if c["objective"] == "uwo")
+    assert "uwo (lambda=2)" in fits.index and "uwo (lambda=0.5)" not in fits.index
+    assert fits.loc["uwo (lambda=2)", "alpha"] != pytest.approx(stored["alpha"], abs=1e-4)
+    assert trace(figure(at), "uwo (lambda=2) · fit")
