@@ -10,6 +10,7 @@ when a target is missed.
 The finished default run is computed in this process with the artifact cache of the data folder
 (GOODHART_DATA_DIR, default ./data: minutes the first time on a CPU, seconds after), then stored
 in a temporary database exactly as a worker stores it. Needs /usr/bin/chromium and playwright.
+`measure()` returns the timings (benchmarks/run.py collects them with the other scripts').
 """
 
 from __future__ import annotations
@@ -35,14 +36,15 @@ PLOT = "document.querySelector('.js-plotly-plot')"
 UWO = f"() => {PLOT}.data.map(t => t.name).find(n => n.startsWith('uwo') && !n.includes('·'))"
 
 
-def finished_default_run(cache_root: Path) -> str:
-    """Run (or fetch from the cache) the default experiment and store it as done; its id."""
+def finished_default_run(cache_root: Path, cfg=None) -> str:
+    """Run (or fetch from the cache) the default experiment (or `cfg`) and store it as done; its
+    id."""
     from backend.cache import ArtifactCache
     from backend.config import ExperimentConfig
     from backend.experiment import run_experiment
     from db import api, jobs
 
-    cfg = ExperimentConfig()
+    cfg = cfg or ExperimentConfig()
     t0 = time.perf_counter()
     out = run_experiment(cfg, cache=ArtifactCache(root=cache_root))
     print(f"default run: {time.perf_counter() - t0:.1f} s (cache {cache_root})")
@@ -84,14 +86,10 @@ def move_lambda(page, key: str = "ArrowRight") -> float:
     return time.perf_counter() - t0
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=7, help="opens and lambda changes")
-    parser.add_argument("--users", type=int, default=5, help="concurrent sessions for memory")
-    args = parser.parse_args()
-    if not CHROMIUM.exists():
-        print(f"needs {CHROMIUM}", file=sys.stderr)
-        return 2
+def measure(repeats: int = 7, users: int = 5, cfg=None) -> dict[str, list[float]]:
+    """Seconds: cold (first open), ready (each open), step and jump (each lambda change); server
+    memory_mb before and after each user joins. `cfg`: a smaller run than the default (quick
+    checks). Sets GOODHART_* in this process: run it in its own process."""
     from playwright.sync_api import sync_playwright
 
     from backend.cache import data_dir
@@ -100,7 +98,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="goodhart-bench-"))
     db_url = f"sqlite:///{tmp / 'goodhart.sqlite3'}"
     os.environ.update(GOODHART_DATA_DIR=str(tmp / "data"), GOODHART_DB_URL=db_url)
-    eid = finished_default_run(cache_root)
+    eid = finished_default_run(cache_root, cfg)
 
     env = {**os.environ, "GOODHART_DATA_DIR": str(tmp / "data"), "GOODHART_DB_URL": db_url}
     server = StreamlitServer(env, tmp / "streamlit.log")
@@ -115,25 +113,39 @@ def main() -> int:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1100})
             cold = open_result(page, url)  # the server's first session imports torch
-            ready = [open_result(page, url) for _ in range(args.repeats)]
+            ready = [open_result(page, url) for _ in range(repeats)]
             step, jump = [], []
             for key, times in (("ArrowRight", step), ("PageUp", jump)):
-                for _ in range(args.repeats):
+                for _ in range(repeats):
                     page.wait_for_timeout(300)  # a person does not press keys back to back
                     times.append(move_lambda(page, key))
             page.close()
 
-            users = []
+            pages = []
             memory = [rss_mb(server.proc.pid)]
-            for _ in range(args.users):
+            for _ in range(users):
                 p = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
                 open_result(p, url)
                 move_lambda(p)
-                users.append(p)
+                pages.append(p)
                 memory.append(rss_mb(server.proc.pid))
             browser.close()
     finally:
         server.stop()
+    return {"cold": [cold], "ready": ready, "step": step, "jump": jump, "memory_mb": memory}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=7, help="opens and lambda changes")
+    parser.add_argument("--users", type=int, default=5, help="concurrent sessions for memory")
+    args = parser.parse_args()
+    if not CHROMIUM.exists():
+        print(f"needs {CHROMIUM}", file=sys.stderr)
+        return 2
+    m = measure(args.repeats, args.users)
+    cold, ready, step, jump, memory = (m[k] for k in ("cold", "ready", "step", "jump", "memory_mb"))
+    cold = cold[0]
 
     med_ready, med_step = statistics.median(ready), statistics.median(step)
     med_jump = statistics.median(jump)

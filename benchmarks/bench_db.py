@@ -7,6 +7,7 @@ The result is the default toy-bon's size (P=64 prompts, N=4096 answers, K=5 memb
 tokens): a real result dict from a tiny K=5 run, with its curves and summary recomputed on
 synthetic score matrices of the default shape, so the stored rows and the artifact file are
 exactly as large as a default run's. Everything lives in a temporary data folder.
+`measure()` returns the timings (benchmarks/run.py collects them with the other scripts').
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def default_sized_output():
     return result, arrays
 
 
-def bench_store_and_load(runs: int) -> None:
+def bench_store_and_load(runs: int) -> dict[str, list[float]]:
     from backend.config import ExperimentConfig
     from db import api, jobs
 
@@ -98,9 +99,10 @@ def bench_store_and_load(runs: int) -> None:
     report("load one for plotting (get_experiment)", curves, TARGETS["load"])
     report("load its arrays (load_arrays, 34 MB)", arrs)
     report("both", both)
+    return {"store": store, "load": curves, "load_arrays": arrs}
 
 
-def bench_latency(runs: int, db_url: str, data: Path) -> None:
+def bench_latency(runs: int, db_url: str, data: Path) -> list[float]:
     from backend.config import ExperimentConfig
     from db import api
 
@@ -135,20 +137,28 @@ def bench_latency(runs: int, db_url: str, data: Path) -> None:
     finally:
         worker.terminate()
         worker.wait(60)
+    return latencies
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
-    args = parser.parse_args()
+def measure(runs: int = 5) -> dict[str, list[float]]:
+    """Seconds of each run: store, load, load_arrays, latency; in a temporary data folder (this
+    process's GOODHART_* variables point there afterwards: run it in its own process)."""
     with tempfile.TemporaryDirectory(prefix="bench-db-") as tmp:
         data = Path(tmp) / "data"
         db_url = f"sqlite:///{data / 'goodhart.sqlite3'}"
         os.environ["GOODHART_DATA_DIR"] = str(data)
         os.environ.pop("GOODHART_DB_URL", None)
         os.environ.pop("GOODHART_REDIS_URL", None)
-        bench_store_and_load(args.runs)
-        bench_latency(args.runs, db_url, data)
+        out = bench_store_and_load(runs)
+        out["latency"] = bench_latency(runs, db_url, data)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    measure(args.runs)
 
 
 if __name__ == "__main__":

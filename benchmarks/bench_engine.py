@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/bench_engine.py [--repeats 3] [--json]
 
+`measure()` returns the figures (benchmarks/run.py collects them with the other scripts').
+
 - cold: a whole `python -m backend run --preset toy-bon` with an empty cache      [<= 60 s]
 - warm: the same run again, every artifact cached                                [<= 10 s]
 - objectives: every objective's curves recomputed from the score matrix           [<= 0.5 s]
@@ -36,12 +38,14 @@ from backend.objectives import standard_objectives  # noqa: E402
 
 
 def stats(xs: list[float]) -> dict:
-    return {"median": float(np.median(xs)), "min": float(min(xs)), "max": float(max(xs))}
+    values = [float(x) for x in xs]
+    med = float(np.median(values))
+    return {"median": med, "min": min(values), "max": max(values), "values": values}
 
 
-def run_cli(data_dir: Path, out: Path, scores: Path | None = None) -> float:
+def run_cli(data_dir: Path, out: Path, scores: Path | None = None, extra: tuple = ()) -> float:
     cmd = [sys.executable, "-m", "backend", "run", "--preset", "toy-bon", "--seed", "0",
-           "--out", str(out), "--quiet"]  # fmt: skip
+           "--out", str(out), "--quiet", *extra]  # fmt: skip
     if scores:
         cmd += ["--scores", str(scores)]
     env = {**os.environ, "GOODHART_DATA_DIR": str(data_dir)}
@@ -78,22 +82,19 @@ def monte_carlo_curve(sel, gold, ns, draws, rng) -> np.ndarray:
     return out
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--json", action="store_true")
-    args = ap.parse_args()
+def measure(repeats: int = 3, extra: tuple = ()) -> dict:
+    """Every figure of this script; `extra` are CLI options for smaller runs (--pairs 400 ...)."""
     fig: dict = {}
     cold, warm, rss = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        for r in range(args.repeats):
+        for r in range(repeats):
             data = tmp / f"cold{r}"
             before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
             print(f"cold run {r}...", file=sys.stderr, flush=True)
-            cold.append(run_cli(data, tmp / "r.json", tmp / "s.npz"))
+            cold.append(run_cli(data, tmp / "r.json", tmp / "s.npz", extra))
             rss.append(max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
-            warm.append(run_cli(data, tmp / "r.json"))
+            warm.append(run_cli(data, tmp / "r.json", extra=extra))
         fig["cold_s"] = stats(cold)
         fig["warm_s"] = stats(warm)
         fig["peak_rss_gb"] = max(rss) / 1024**2  # ru_maxrss is in KiB on Linux
@@ -102,7 +103,7 @@ def main() -> int:
 
     objectives = standard_objectives(proxy.shape[-1], 0.5)
     times = []
-    for _ in range(args.repeats):
+    for _ in range(repeats):
         t0 = time.perf_counter()
         bon_curves(gold, proxy, objectives)
         times.append(time.perf_counter() - t0)
@@ -113,7 +114,7 @@ def main() -> int:
     ns = bon_ns(gold.shape[1])
     P = gold.shape[0]
     t_est = []
-    for _ in range(args.repeats):
+    for _ in range(repeats):
         t0 = time.perf_counter()
         per_prompt = expected_best_of_n(sel, gold[..., None], ns)[..., 0]  # (J, P)
         t_est.append(time.perf_counter() - t0)
@@ -124,18 +125,30 @@ def main() -> int:
     var_pick = W @ (g_sorted**2).T - (W @ g_sorted.T) ** 2  # (J, P) variance of one draw
     draws = np.maximum(1, np.ceil(var_pick.sum(axis=1) / (P**2 * se**2)))
     rng = np.random.default_rng(0)
-    t0 = time.perf_counter()
-    monte_carlo_curve(sel, gold, ns, draws, rng)
-    t_mc_capped = time.perf_counter() - t0
+    t_mc_capped = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        monte_carlo_curve(sel, gold, ns, draws, rng)
+        t_mc_capped.append(time.perf_counter() - t0)
     # scale each n's share of the time by its needed/capped draws (equal share per n assumed
     # only for the split; the total over n is what is scaled)
     scale = float(draws.sum() / np.minimum(draws, MC_DRAW_CAP).sum())
-    t_mc = t_mc_capped * scale
+    t_mc = [t * scale for t in t_mc_capped]
     fig["estimator_s"] = stats(t_est)
-    fig["monte_carlo_s"] = t_mc
+    fig["monte_carlo_s"] = stats(t_mc)
     fig["monte_carlo_draws_per_prompt"] = [int(d) for d in draws]
-    fig["monte_carlo_over_estimator"] = t_mc / float(np.median(t_est))
-    fig["monte_carlo_timed_s"] = t_mc_capped
+    fig["monte_carlo_over_estimator"] = stats([m / e for m, e in zip(t_mc, t_est)])
+    fig["monte_carlo_timed_s"] = stats(t_mc_capped)
+    return fig
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    fig = measure(args.repeats)
+    t_mc = fig["monte_carlo_s"]["median"]
 
     if args.json:
         print(json.dumps(fig, indent=1))
@@ -153,7 +166,7 @@ def main() -> int:
     line("estimator, 1 curve", "estimator_s", "")
     draws_txt = fig["monte_carlo_draws_per_prompt"]
     print(f"{'Monte Carlo, equal SE':22s}{t_mc:9.3f} s  (draws per prompt for each n: {draws_txt})")
-    print(f"{'MC / estimator':22s}{fig['monte_carlo_over_estimator']:9.0f} x")
+    print(f"{'MC / estimator':22s}{fig['monte_carlo_over_estimator']['median']:9.0f} x")
     return 0
 
 

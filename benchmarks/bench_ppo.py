@@ -8,6 +8,7 @@ Measures, after one warm-up step:
   --steps steps each, for each --threads setting (CPU intra-op threads);
 - one whole default toy-ppo curve through run_experiment (proxies from the cache), with its
   timings: PPO updates, evaluations, standardization.
+`measure()` returns the timings (benchmarks/run.py collects them with the other scripts').
 """
 
 from __future__ import annotations
@@ -57,6 +58,46 @@ def step_rate(runner: Runner, proxies, steps: int, repeats: int) -> list[float]:
     return out
 
 
+def measure(cfg=None, steps: int = 20, repeats: int = 3, threads=(1, 2), curves: int = 1) -> dict:
+    """Seconds per PPO step for each thread count ({threads: [repeats]}), and `curves` whole
+    toy-ppo curves (total and PPO-only seconds; none when curves=0). `cfg`: toy-ppo by default."""
+    cfg = cfg or get_preset("toy-ppo")
+    runner = Runner(cfg, ArtifactCache(), None, None)
+    _, _, proxies, _ = runner.ensemble()
+    name = torch.cuda.get_device_name() if runner.device.type == "cuda" else "cpu"
+    B = cfg.ppo.batch_size
+    print(f"device {name}; batch {B}, {cfg.ppo.minibatches} minibatches, {cfg.ppo.epochs} epochs")
+    out: dict = {"batch": B, "steps": cfg.ppo.steps, "step_s": {}, "curve_s": [], "curve_ppo_s": []}
+    default_threads = torch.get_num_threads()
+    for n in threads:
+        torch.set_num_threads(n)
+        out["step_s"][n] = step_rate(runner, proxies, steps, repeats)
+        sec = statistics.median(out["step_s"][n])
+        print(
+            f"threads {n}: {1 / sec:6.2f} PPO steps/s, {B / sec:7.0f} answers/s "
+            f"(median of {repeats} x {steps} steps)",
+            flush=True,
+        )
+    torch.set_num_threads(default_threads)
+    for _ in range(curves):
+        t0 = time.perf_counter()
+        res = run_experiment(cfg, cache=ArtifactCache()).result
+        total = time.perf_counter() - t0
+        t = res["timings"]
+        n_eval = len(res["curves"][0]["points"])
+        print(
+            f"one toy-ppo curve ({cfg.ppo.steps} steps, {n_eval} evaluations of "
+            f"{cfg.ppo.eval_prompts * cfg.ppo.eval_samples} answers): "
+            f"{total:.1f} s total; PPO {t['ppo_s']:.1f} s "
+            f"({cfg.ppo.steps / t['ppo_s']:.2f} steps/s), evaluation {t['ppo_eval_s']:.1f} s, "
+            f"standardization {t['ppo_norm_s']:.1f} s",
+            flush=True,
+        )
+        out["curve_s"].append(total)
+        out["curve_ppo_s"].append(t["ppo_s"])
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="auto")
@@ -66,33 +107,7 @@ def main() -> None:
     p.add_argument("--skip-full", action="store_true", help="skip the whole-curve timing")
     args = p.parse_args()
     cfg = get_preset("toy-ppo").replace(device=args.device)
-    runner = Runner(cfg, ArtifactCache(), None, None)
-    _, _, proxies, _ = runner.ensemble()
-    name = torch.cuda.get_device_name() if runner.device.type == "cuda" else "cpu"
-    B = cfg.ppo.batch_size
-    print(f"device {name}; batch {B}, {cfg.ppo.minibatches} minibatches, {cfg.ppo.epochs} epochs")
-    default_threads = torch.get_num_threads()
-    for threads in args.threads:
-        torch.set_num_threads(threads)
-        sec = statistics.median(step_rate(runner, proxies, args.steps, args.repeats))
-        print(
-            f"threads {threads}: {1 / sec:6.2f} PPO steps/s, {B / sec:7.0f} answers/s "
-            f"(median of {args.repeats} x {args.steps} steps)",
-            flush=True,
-        )
-    torch.set_num_threads(default_threads)
-    if not args.skip_full:
-        t0 = time.perf_counter()
-        res = run_experiment(cfg, cache=ArtifactCache()).result
-        t = res["timings"]
-        n_eval = len(res["curves"][0]["points"])
-        print(
-            f"one toy-ppo curve ({cfg.ppo.steps} steps, {n_eval} evaluations of "
-            f"{cfg.ppo.eval_prompts * cfg.ppo.eval_samples} answers): "
-            f"{time.perf_counter() - t0:.1f} s total; PPO {t['ppo_s']:.1f} s "
-            f"({cfg.ppo.steps / t['ppo_s']:.2f} steps/s), evaluation {t['ppo_eval_s']:.1f} s, "
-            f"standardization {t['ppo_norm_s']:.1f} s"
-        )
+    measure(cfg, args.steps, args.repeats, args.threads, curves=0 if args.skip_full else 1)
 
 
 if __name__ == "__main__":
