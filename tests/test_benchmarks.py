@@ -1,0 +1,71 @@
+"""benchmarks/run.py's plumbing, without running any benchmark and without TRL (not in CI)."""
+
+import doctest
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks import bench_trl, figures, run
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def no_trl(monkeypatch):
+    """Make TRL look uninstalled (whether or not this venv has it)."""
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "trl" else find_spec(name, *a)
+    )
+
+
+def test_docstring_examples():
+    assert doctest.testmod(figures).failed == 0
+
+
+def test_figure_median_min_max_and_target():
+    f = figures.figure("x", "x", [3.0, 1.0, 2.0, 10.0], target=2.4)
+    assert (f["median"], f["min"], f["max"]) == (2.5, 1.0, 10.0)
+    assert f["pass"] is False  # the median is what meets the target
+    assert figures.figure("y", "y", 0.5)["values"] == [0.5]
+    assert figures.figure("z", "z", [1.0])["pass"] is None
+    with pytest.raises(ValueError):
+        figures.figure("empty", "empty", [])
+
+
+def test_table_has_a_row_per_figure_and_verdicts():
+    figs = [
+        figures.figure("a", "fast enough", [0.1, 0.2, 0.3], target=0.5),
+        figures.figure("b", "too slow", [2.0], target=1.0),
+        figures.figure("c", "a ratio", [1.5], unit="x"),
+    ]
+    lines = figures.table(figs).splitlines()
+    assert lines[0].split()[:4] == ["what", "median", "min", "max"]
+    assert len(lines) == 2 + len(figs)
+    assert lines[2].startswith("fast enough") and lines[2].endswith("pass")
+    assert lines[3].endswith("FAIL")
+    assert "1.50 x" in lines[4]
+
+
+def test_trl_section_is_skipped_without_trl(no_trl):
+    assert run.trl(3, quick=True) == run.TRL_SKIP
+    assert "trl" not in sys.modules
+
+
+def test_bench_trl_says_how_to_install_trl(no_trl):
+    with pytest.raises(SystemExit) as e:
+        bench_trl.require_trl()
+    assert "requirements-bench.txt" in str(e.value)
+
+
+def test_unknown_section_is_an_error():
+    res = subprocess.run(
+        [sys.executable, "benchmarks/run.py", "--only", "engine,nope"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 2 and "nope" in res.stderr
