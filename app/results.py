@@ -132,6 +132,28 @@ def as_float(arrays: dict) -> dict:
     return out
 
 
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's byte-level BPE alphabet: every byte as one printable character."""
+    keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1)]
+    keep += range(ord("®"), ord("ÿ") + 1)
+    chars, n = {}, 0
+    for b in range(256):
+        if b in keep:
+            chars[b] = chr(b)
+        else:
+            chars[b] = chr(256 + n)
+            n += 1
+    return chars
+
+
+_BYTE_OF = {c: b for b, c in _bytes_to_unicode().items()}  # "Ġ" -> 32 (space), ...
+
+
+def _byte_level(vocab: np.ndarray) -> bool:
+    """A byte-level BPE vocabulary (GPT-2, Pythia): pieces carry "Ġ" for a leading space."""
+    return len(vocab) > 256 and any("Ġ" in str(w) for w in vocab[:2000])
+
+
 def decode(ids: np.ndarray, vocab: np.ndarray) -> str:
     """Readable text of one answer (T,) of token ids: tokens up to the first stop token.
     Byte-level BPE pieces (GPT-2's "Ġ") are joined the way that tokenizer writes them."""
@@ -141,8 +163,11 @@ def decode(ids: np.ndarray, vocab: np.ndarray) -> str:
         if w in STOP_TOKENS:
             break
         words.append(w)
-    if any(w.startswith("Ġ") for w in words):
-        return "".join(words).replace("Ġ", " ").replace("Ċ", "\n").strip()
+    if any(w.startswith("Ġ") for w in words) or _byte_level(vocab):
+        raw = bytes(_BYTE_OF.get(c, ord("?")) for c in "".join(words))
+        return raw.decode("utf-8", errors="replace").strip()
+    if any(w.startswith("▁") for w in words):  # SentencePiece
+        return "".join(words).replace("▁", " ").strip()
     return " ".join(words)
 
 

@@ -7,12 +7,13 @@ written), 1 the experiment itself failed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
 
 from backend import jobs_cli
-from backend.config import ConfigError, ExperimentConfig, validate
+from backend.config import ConfigError, ExperimentConfig, HfWorldConfig, validate
 from backend.presets import PRESETS, get_preset
 
 # CLI option -> dotted config field. Types come from the config's defaults.
@@ -37,6 +38,15 @@ OVERRIDES = {
     "--steps": "ppo.steps",
     "--eval-every": "ppo.eval_every",
 }
+# The Hugging Face world's options (--policy, --gold, --proxy-base, --prompt-file, ...) come from
+# the metadata of its config stage, like the form's fields.
+OVERRIDES.update(
+    {
+        f.metadata["option"]: f"hf.{f.name}"
+        for f in dataclasses.fields(HfWorldConfig)
+        if f.metadata.get("option")
+    }
+)
 
 
 def _field_type(cfg: ExperimentConfig, dotted: str) -> type:

@@ -115,6 +115,59 @@ class PpoConfig:
     show_samples: int = opt(4, "sampled answers kept per evaluation", lo=0, hi=100)
 
 
+DTYPES = ("auto", "float32", "bfloat16")
+HF_WORLD = "hf"
+
+
+@dataclass(frozen=True)
+class HfWorldConfig:
+    """The Hugging Face world (world "hf", docs/hf_world.md): a loaded policy (no SFT stage), a
+    gold reward model, a proxy base and prompts from a file or a dataset. Models are a Hugging
+    Face model id (from the local cache when offline) or a local folder; weights load from
+    safetensors or with torch's weights_only loading, never as arbitrary pickles."""
+
+    policy: str = opt("", "policy: a causal LM (model id or local folder)", "--policy")
+    gold: str = opt("", "gold: a one-label sequence-classification reward model", "--gold")
+    proxy_base: str = opt(
+        "", "proxy base: any model that loads as a one-label classifier", "--proxy-base"
+    )
+    prompt_file: str = opt("", "prompts: a .jsonl or .csv file", "--prompt-file")
+    prompt_field: str = opt("instruction", "column of the prompt text", "--prompt-field")
+    dataset: str = opt("", "prompts from a datasets name instead of a file", "--dataset")
+    split: str = opt("train", "split of --dataset", "--split")
+    template: str = opt(
+        "auto",
+        "prompt template: auto (AlpacaFarm for an instruction column), alpaca, none, or text "
+        "with {prompt}",
+        "--template",
+    )
+    max_prompts: int = opt(
+        0, "prompts kept from the file, in order (0: all)", "--max-prompts", lo=0
+    )
+    max_prompt_tokens: int = opt(
+        256, "longest prompt in policy tokens (longer ones keep their end)", "--max-prompt-tokens",
+        lo=1, hi=32_768,
+    )  # fmt: skip
+    max_answer_tokens: int = opt(
+        64, "longest answer in policy tokens, EOS included", "--max-answer-tokens", lo=1, hi=32_768
+    )
+    max_rm_tokens: int = opt(
+        512, "longest reward-model input in its own tokens (gold and proxies)", lo=8, hi=32_768
+    )
+    gold_dtype: str = opt(
+        "auto", "gold weights: auto = bfloat16 on a GPU that has it", "--gold-dtype", choices=DTYPES
+    )
+    policy_dtype: str = opt(
+        "float32", "policy weights (PPO trains in this dtype)", "--policy-dtype", choices=DTYPES
+    )
+    sample_batch_size: int = opt(
+        256, "answers generated per batch (halved on out of memory)", lo=1, hi=65_536
+    )
+    score_batch_size: int = opt(
+        128, "answers per reward-model batch (halved on out of memory)", lo=1, hi=65_536
+    )
+
+
 @dataclass(frozen=True)
 class ExperimentConfig:
     """A whole experiment. Equal configs and seeds give equal numbers."""
@@ -128,6 +181,7 @@ class ExperimentConfig:
     reward_models: RewardModelConfig = field(default_factory=RewardModelConfig)
     bon: BonConfig = field(default_factory=BonConfig)
     ppo: PpoConfig = field(default_factory=PpoConfig)
+    hf: HfWorldConfig = field(default_factory=HfWorldConfig)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -202,9 +256,14 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
                 _check_field(value, sub, f"{f.name}.")
         else:
             _check_field(cfg, f, "")
-    if cfg.world not in WORLDS:
-        raise ConfigError("--world", f"world must be one of {', '.join(sorted(WORLDS))}")
-    if cfg.reward_models.layers > cfg.sft.layers:
+    names = [*sorted(WORLDS), HF_WORLD]
+    if cfg.world not in names:
+        raise ConfigError("--world", f"world must be one of {', '.join(names)}")
+    if cfg.world == HF_WORLD:
+        from backend.hf_models import validate_hf  # late: reads model configs and the prompts
+
+        validate_hf(cfg.hf)
+    elif cfg.reward_models.layers > cfg.sft.layers:
         raise ConfigError(
             "--proxy-layers",
             f"proxy capacity must be between 1 and the policy's {cfg.sft.layers} layers; "
@@ -226,7 +285,12 @@ def _validate_ppo(cfg: ExperimentConfig) -> None:
         raise ConfigError("--kl-coef", "the adaptive controller (--kl-target > 0) needs beta > 0")
     if ppo.batch_size % ppo.minibatches:
         raise ConfigError("ppo.minibatches", "the PPO batch must split into equal minibatches")
-    n = len(get_world(cfg.world).prompts())
+    if cfg.world == HF_WORLD:
+        from backend.prompts import load_prompts
+
+        n = len(load_prompts(cfg.hf))
+    else:
+        n = len(get_world(cfg.world).prompts())
     if ppo.eval_prompts >= n:
         raise ConfigError(
             "ppo.eval_prompts",

@@ -27,13 +27,14 @@ import torch
 from backend import assets
 from backend.best_of_n import bon_curves
 from backend.cache import ArtifactCache, stable_hash
-from backend.config import ExperimentConfig, validate
+from backend.config import HF_WORLD, ExperimentConfig, validate
 from backend.objectives import standard_objectives, standardize
 from backend.policy import sample_answers
 from backend.preferences import PreferenceSplit, make_preferences
 from backend.reward_models import build_proxy, heldout_accuracy, score, train_proxy, unique_rows
 from backend.summary import summarize_curves
 from backend.worlds import World, get_world
+from backend.worlds.hf import HfWorld
 
 Progress = Callable[[float, str], None]
 
@@ -93,8 +94,8 @@ class Runner:
         self.cache = cache
         self.progress = progress or (lambda frac, msg: None)
         self.should_stop = should_stop or (lambda: False)
-        self.world: World = get_world(cfg.world)
         self.device = resolve_device(cfg.device)
+        self.world: World = make_world(cfg, self.device)
         self.timings: dict[str, float] = {}
 
     def stage(self, name: str, frac: float, message: str) -> None:
@@ -111,6 +112,9 @@ class Runner:
     # ---- stages -------------------------------------------------------------------------------
 
     def sft(self):
+        if isinstance(self.world, HfWorld):  # no SFT stage: the loaded model is the policy
+            self.stage("sft", 0.0, f"loading the policy {self.cfg.hf.policy}")
+            return self.timed("sft_s", self.world.load_policy), self.world.key
         self.stage("sft", 0.0, "loading the SFT policy")
         policy, key = self.timed(
             "sft_s", assets.load_sft_policy, self.world, self.cfg.sft, self.cache
@@ -138,13 +142,14 @@ class Runner:
     def member(self, prefs_key: str, i: int, train, heldout):
         rm = dataclasses.asdict(self.cfg.reward_models)
         rm.pop("members")  # member i does not depend on how many others there are
-        key = stable_hash(prefs_key, rm, i)
+        if isinstance(self.world, HfWorld):  # plus the proxy base (toy keys stay as they were)
+            key = stable_hash(prefs_key, rm, i, self.world.proxy_key)
+        else:
+            key = stable_hash(prefs_key, rm, i)
 
         def build(folder: Path) -> None:
             seq = stage_seed(self.cfg.seed, "proxy", i)
-            proxy = build_proxy(
-                self.policy, self.cfg.reward_models.layers, int(seq.generate_state(1)[0])
-            )
+            proxy = self.new_proxy(int(seq.generate_state(1)[0]))
             losses = train_proxy(
                 proxy, self.world, train, self.cfg.reward_models, torch_generator(seq, "cpu")
             )
@@ -154,10 +159,17 @@ class Runner:
             (folder / "stats.json").write_text(json.dumps(stats))
 
         folder = self.timed("reward_models_s", self.cache.get_or_create, "proxy", key, build)
-        proxy = build_proxy(self.policy, self.cfg.reward_models.layers, 0)
+        proxy = self.new_proxy(0)
         assets.load_state(proxy, folder / "model.safetensors")
         stats = json.loads((folder / "stats.json").read_text())
         return key, proxy, stats
+
+    def new_proxy(self, seed: int):
+        """A proxy with a newly initialized head: the SFT policy's first blocks (toy worlds) or
+        the proxy base (the hf world)."""
+        if isinstance(self.world, HfWorld):
+            return self.world.build_proxy(seed)
+        return build_proxy(self.policy, self.cfg.reward_models.layers, seed)
 
     def samples(self, sft_key: str) -> tuple[str, dict[str, np.ndarray]]:
         P, N = self.cfg.bon.num_prompts, self.cfg.bon.samples
@@ -287,6 +299,14 @@ class Runner:
         from backend.ppo import run_ppo  # late: backend.ppo imports this module's seed helpers
 
         return run_ppo(self, proxies, reward_models)
+
+
+def make_world(cfg: ExperimentConfig, device: torch.device) -> World:
+    """The world of a config: a shared toy world by name, or a Hugging Face world built from
+    cfg.hf (models and prompts loaded on `device`)."""
+    if cfg.world == HF_WORLD:
+        return HfWorld(cfg.hf, device)
+    return get_world(cfg.world)
 
 
 def run_experiment(

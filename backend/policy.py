@@ -94,8 +94,10 @@ def sample_answers(
 
     Uses the KV cache; every prompt has the same length, so no padding or attention mask is
     needed. After EOS the row is filled with PAD (log-prob 0). `generator` must live on the
-    model's device.
+    model's device. Worlds with left-padded prompts (the hf world) go to `_sample_padded`.
     """
+    if world.pads_prompts:
+        return _sample_padded(model, world, prompt_idx, generator, temperature, return_logprobs)
     device = next(model.parameters()).device
     T = world.max_answer_tokens
     out_tok, out_lp = [], []
@@ -124,6 +126,53 @@ def sample_answers(
     answers = torch.cat(out_tok).numpy()
     if return_logprobs:
         return answers, torch.cat(out_lp)
+    return answers
+
+
+def _cache_arg(model) -> str:
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+@torch.no_grad()
+def _sample_padded(model, world, prompt_idx, generator, temperature, return_logprobs):
+    """sample_answers for left-padded prompts of varying length: the attention mask hides the
+    padding and position ids count real tokens, so a prompt's answer does not depend on how
+    much padding its batch needed. Batches halve on CUDA out-of-memory (world.sample_batch)."""
+    device = next(model.parameters()).device
+    T, cache_arg = world.max_answer_tokens, _cache_arg(model)
+
+    def run(start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = prompt_idx[start:stop]
+        ids = world.prompt_ids(idx).to(device)  # (B, Tp)
+        mask = world.prompt_mask(idx).to(device)  # (B, Tp)
+        pos = (mask.cumsum(1) - 1).clamp(min=0)  # (B, Tp)
+        B = ids.shape[0]
+        tokens = torch.full((B, T), world.pad_id, dtype=torch.long, device=device)
+        logps = torch.zeros((B, T), device=device)
+        done = torch.zeros(B, dtype=torch.bool, device=device)
+        out = model(ids, attention_mask=mask, position_ids=pos, use_cache=True)
+        next_pos = pos[:, -1:] + 1  # (B, 1)
+        for t in range(T):
+            logits = out.logits[:, -1].float() / temperature  # (B, V)
+            tok = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator).squeeze(1)
+            lp = torch.log_softmax(logits, dim=-1).gather(1, tok[:, None]).squeeze(1)
+            tokens[:, t] = torch.where(done, world.pad_id, tok)
+            logps[:, t] = torch.where(done, 0.0, lp)
+            done = done | (tok == world.eos_id)
+            if bool(done.all()) or t == T - 1:
+                break
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)  # (B, Tp+t+1)
+            out = model(
+                tokens[:, t : t + 1], attention_mask=mask, position_ids=next_pos, use_cache=True,
+                **{cache_arg: out.past_key_values},
+            )  # fmt: skip
+            next_pos = next_pos + 1
+        return tokens.cpu(), logps.cpu()
+
+    parts = world.sample_batch.map(run, len(prompt_idx))
+    answers = torch.cat([a for a, _ in parts]).numpy()
+    if return_logprobs:
+        return answers, torch.cat([lp for _, lp in parts])
     return answers
 
 

@@ -60,19 +60,21 @@ class ValueModel(nn.Module):
 
     def __init__(self, sft) -> None:
         super().__init__()
-        self.backbone = copy.deepcopy(sft.transformer)
-        self.head = nn.Linear(sft.config.n_embd, 1, device=sft.device)
+        self.backbone = copy.deepcopy(sft.base_model)  # GPT-2's .transformer, NeoX's .gpt_neox
+        self.head = nn.Linear(sft.config.hidden_size, 1, device=sft.device, dtype=sft.dtype)
         nn.init.zeros_(self.head.weight)  # V = 0 at the start: the standardized reward's mean
         nn.init.zeros_(self.head.bias)
 
-    def forward(self, ids: torch.Tensor, prompt_len: int) -> torch.Tensor:
-        h = self.backbone(ids).last_hidden_state[:, prompt_len - 1 : -1]  # (B, T, d)
+    def forward(self, ids: torch.Tensor, prompt_len: int, **inputs) -> torch.Tensor:
+        """inputs: the world's model_inputs (attention mask, position ids) for padded prompts."""
+        h = self.backbone(ids, **inputs).last_hidden_state[:, prompt_len - 1 : -1]  # (B, T, d)
         return self.head(h).squeeze(-1).float()  # (B, T)
 
 
-def token_logprobs(model, ids: torch.Tensor, prompt_len: int) -> torch.Tensor:
-    """log pi(answer token t | prompt, answer[:t]): (B, Tp+T) -> (B, T), unmasked."""
-    logits = model(ids).logits[:, prompt_len - 1 : -1].float()  # (B, T, V)
+def token_logprobs(model, ids: torch.Tensor, prompt_len: int, **inputs) -> torch.Tensor:
+    """log pi(answer token t | prompt, answer[:t]): (B, Tp+T) -> (B, T), unmasked. `inputs`:
+    the world's model_inputs (attention mask, position ids) for padded prompts."""
+    logits = model(ids, **inputs).logits[:, prompt_len - 1 : -1].float()  # (B, T, V)
     return torch.log_softmax(logits, -1).gather(2, ids[:, prompt_len:, None]).squeeze(2)
 
 
@@ -95,8 +97,9 @@ def sequence_kl(policy, ref, world: World, prompt_idx: np.ndarray, answers) -> t
     device = next(policy.parameters()).device
     ids = sequence_ids(world, prompt_idx, answers, device)  # (B, Tp+T)
     mask = response_mask(ids[:, world.prompt_len :], world.eos_id)  # (B, T)
-    logp = token_logprobs(policy, ids, world.prompt_len)
-    ref_logp = token_logprobs(ref, ids, world.prompt_len)
+    inputs = world.model_inputs(prompt_idx, ids.shape[1], device)
+    logp = token_logprobs(policy, ids, world.prompt_len, **inputs)
+    ref_logp = token_logprobs(ref, ids, world.prompt_len, **inputs)
     return ((logp - ref_logp) * mask).sum(1)
 
 
@@ -184,6 +187,10 @@ def ppo_step(
     ids = sequence_ids(world, prompt_idx, answers, device)  # (B, Tp+T)
     mask = response_mask(ids[:, Tp:], world.eos_id)  # (B, T)
     last = mask.sum(1).long() - 1  # (B,) index of the last generated token
+    inputs = world.model_inputs(prompt_idx, ids.shape[1], device)  # {} for fixed-length prompts
+
+    def mb_inputs(mb: torch.Tensor) -> dict:
+        return {k: v[mb] for k, v in inputs.items()}
 
     # 2. score: the objective over the standardized proxies, on whole answers
     scores = torch.as_tensor(reward_fn(prompt_idx, answers), dtype=torch.float32, device=device)
@@ -193,9 +200,9 @@ def ppo_step(
     old_logp, ref_logp, old_values = (torch.zeros(mask.shape, device=device) for _ in range(3))
     with torch.no_grad():
         for mb in perms[0].split(mb_size):
-            old_logp[mb] = token_logprobs(policy, ids[mb], Tp)
-            ref_logp[mb] = token_logprobs(ref, ids[mb], Tp)
-            old_values[mb] = value(ids[mb], Tp)
+            old_logp[mb] = token_logprobs(policy, ids[mb], Tp, **mb_inputs(mb))
+            ref_logp[mb] = token_logprobs(ref, ids[mb], Tp, **mb_inputs(mb))
+            old_values[mb] = value(ids[mb], Tp, **mb_inputs(mb))
 
     # 3. KL penalty per token; the score lands on the last generated token
     kl_tokens = (old_logp - ref_logp) * mask  # (B, T)
@@ -212,10 +219,14 @@ def ppo_step(
     for epoch, perm in enumerate(perms):
         for i, mb in enumerate(perm.split(mb_size)):
             mb_mask = mask[mb]  # (M, T)
-            logp = token_logprobs(policy, ids[mb], Tp)  # (M, T)
+            logp = token_logprobs(policy, ids[mb], Tp, **mb_inputs(mb))  # (M, T)
             pg_loss, ratio = policy_loss(logp, old_logp[mb], advantages[mb], mb_mask, cfg.clip)
             v_loss = value_loss(
-                value(ids[mb], Tp), old_values[mb], returns[mb], mb_mask, cfg.value_clip
+                value(ids[mb], Tp, **mb_inputs(mb)),
+                old_values[mb],
+                returns[mb],
+                mb_mask,
+                cfg.value_clip,
             )
             optimizer.zero_grad(set_to_none=True)
             (pg_loss + v_loss).backward()

@@ -31,6 +31,8 @@ class World(ABC):
     prompt_len: ClassVar[int]
     #: Longest answer in tokens, EOS included.
     max_answer_tokens: ClassVar[int]
+    #: Prompts are left-padded to prompt_len (the hf world): models then need `model_inputs`.
+    pads_prompts: ClassVar[bool] = False
 
     tokenizer: PreTrainedTokenizerFast
 
@@ -65,6 +67,11 @@ class World(ABC):
     def prompt_ids(self, prompt_idx: np.ndarray) -> torch.Tensor:
         """Token ids of the prompts: (B,) -> (B, prompt_len)."""
         return self._prompt_table[torch.as_tensor(np.asarray(prompt_idx), dtype=torch.long)]
+
+    def model_inputs(self, prompt_idx: np.ndarray, length: int, device) -> dict:
+        """Extra model arguments (attention mask, position ids) for prompt + answer rows of
+        `length` tokens. None for fixed-length prompts: the toy worlds call models on ids alone."""
+        return {}
 
     def decode_answers(self, answers: np.ndarray) -> list[str]:
         """Readable text of answers (B, T): words up to EOS, PAD dropped, EOS not shown."""

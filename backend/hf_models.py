@@ -1,0 +1,342 @@
+"""Loading Hugging Face models for the hf world, safely and with messages a user can act on.
+
+- A model is a local folder or a model id. A model id is looked up in the local Hugging Face
+  cache; with HF_HUB_OFFLINE=1 (or no cached copy and no network) it fails at once with a
+  ConfigError naming --policy, --gold or --proxy-base instead of a stack trace.
+- Weights load from safetensors, or from .bin files with torch's weights_only loading
+  (transformers' default, passed explicitly here); never as arbitrary pickles, and never with
+  trust_remote_code.
+- Tokenizers get a pad token when they have none (EOS, else UNK), generation pads on the left,
+  reward models pad on the right and use their own tokenizer.
+- `AdaptiveBatch` halves a batch on CUDA out-of-memory and retries instead of crashing.
+Shapes: B rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+from backend.config import ConfigError, HfWorldConfig
+
+T = TypeVar("T")
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+
+
+# ---- batches that adapt to memory ---------------------------------------------------------------
+
+
+class AdaptiveBatch:
+    """A batch size that halves on torch.cuda.OutOfMemoryError and remembers it.
+
+    `map(fn, n)` calls fn(start, stop) over [0, n) in consecutive batches and returns the
+    results in order; a batch that runs out of memory is retried at half the size (down to 1,
+    after which the error propagates). The smaller size is kept for later calls."""
+
+    def __init__(self, size: int) -> None:
+        self.size = max(1, int(size))
+        self.backoffs = 0
+
+    def map(self, fn: Callable[[int, int], T], n: int) -> list[T]:
+        out, start = [], 0
+        while start < n:
+            stop = min(n, start + self.size)
+            try:
+                out.append(fn(start, stop))
+            except torch.cuda.OutOfMemoryError:
+                if self.size == 1:
+                    raise
+                self.size = max(1, (stop - start) // 2)
+                self.backoffs += 1
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                continue
+            start = stop
+        return out
+
+
+# ---- where a model lives -------------------------------------------------------------------------
+
+
+def offline() -> bool:
+    """HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE, read now (the hub library reads it at import)."""
+    from huggingface_hub import constants
+
+    env = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
+    return env.strip().lower() in ("1", "true", "yes", "on") or bool(constants.HF_HUB_OFFLINE)
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith(("/", "./", "../", "~")) or os.sep in name.strip("/").replace("/", "", 1)
+
+
+def locate(name: str, option: str) -> tuple[str, bool]:
+    """(where to load from, whether only local files may be used). ConfigError naming `option`
+    for an empty name, a missing folder, a folder that is not a model, or a model id that is not
+    cached while offline."""
+    if not name:
+        raise ConfigError(option, "required for --world hf (a model id or a local folder)")
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ConfigError(option, f"{name} is a folder but not a model (it has no config.json)")
+        weights = [p for p in path.iterdir() if p.name.endswith(WEIGHT_SUFFIXES)]
+        if not weights:
+            raise ConfigError(
+                option, f"{name} has a config.json but no weights (.safetensors or .bin)"
+            )
+        return str(path.resolve()), True
+    if path.exists() or _looks_like_path(name):
+        raise ConfigError(option, f"no such model folder: {name}")
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(name, "config.json")
+    if isinstance(cached, str):
+        return name, True
+    if offline():
+        raise ConfigError(
+            option,
+            f"{name!r} is not a local folder and not in the Hugging Face cache, and the hub "
+            "cannot be reached offline (HF_HUB_OFFLINE=1): download it first "
+            f"(`hf download {name}`) or give a local folder",
+        )
+    return name, False
+
+
+def identity(name: str) -> dict:
+    """What identifies a model's files, for artifact cache keys: a local folder's files with
+    their sizes and change times, or a model id with its cached revision."""
+    path = Path(name).expanduser()
+    if path.is_dir():
+        files = sorted(
+            (p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in path.iterdir() if p.is_file()
+        )
+        return {"folder": str(path.resolve()), "files": files}
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(name, "config.json")
+    revision = Path(cached).parent.name if isinstance(cached, str) else None
+    return {"id": name, "revision": revision}
+
+
+@contextlib.contextmanager
+def _load_errors(name: str, option: str):
+    """Turn what loading raises (missing files, unreachable hub, bad weights) into ConfigError."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # "newly initialized head" notes are expected here
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    except ConfigError:
+        raise
+    except pickle.UnpicklingError:
+        raise ConfigError(
+            option,
+            f"{name}: its weights are a pickle that torch's weights_only loading refuses; "
+            "convert them to safetensors (arbitrary pickles are never loaded)",
+        ) from None
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        if isinstance(e, torch.cuda.OutOfMemoryError):
+            raise
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(option, f"cannot load {name!r}: {first}") from e
+    finally:
+        hf_logging.set_verbosity(level)
+        hf_logging.enable_progress_bar()
+
+
+@lru_cache(maxsize=64)
+def _config(name: str, local_only: bool, stamp: str):
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(name, local_files_only=local_only)
+
+
+def model_config(name: str, option: str):
+    """The model's transformers config (cheap: config.json only)."""
+    where, local_only = locate(name, option)
+    with _load_errors(name, option):
+        return _config(where, local_only, str(identity(name)))
+
+
+def _is_classifier_type(config) -> bool:
+    from transformers import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING
+
+    return type(config) in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING
+
+
+def check_gold(config, name: str) -> None:
+    """The gold must be a sequence classifier with exactly one output (a reward)."""
+    archs = config.architectures or []
+    is_classifier = any(a.endswith("ForSequenceClassification") for a in archs)
+    if not is_classifier or config.num_labels != 1:
+        raise ConfigError(
+            "--gold",
+            f"{name} is not a one-label sequence-classification reward model "
+            f"(architectures {archs or 'unknown'}, {config.num_labels} labels)",
+        )
+    if not _is_classifier_type(config):
+        raise ConfigError("--gold", f"{name}: transformers has no classifier for this model")
+
+
+def _check_causal_lm(config, name: str) -> None:
+    from transformers import MODEL_FOR_CAUSAL_LM_MAPPING
+
+    if type(config) not in MODEL_FOR_CAUSAL_LM_MAPPING:
+        raise ConfigError("--policy", f"{name} is a {config.model_type} model, not a causal LM")
+
+
+def validate_hf(cfg: HfWorldConfig) -> None:
+    """Everything about the hf world that can be checked without loading weights: the three
+    models (found, are models, the gold has one label, the policy is a causal LM), and the
+    prompts (file readable, column present, not empty). Raises ConfigError naming the option."""
+    from backend.prompts import load_prompts
+
+    models = ((cfg.policy, "--policy"), (cfg.gold, "--gold"), (cfg.proxy_base, "--proxy-base"))
+    for name, option in models:
+        if not locate(name, option)[1]:
+            continue  # an uncached model id while online: checked when it is downloaded
+        config = model_config(name, option)
+        if option == "--gold":
+            check_gold(config, name)
+        elif option == "--policy":
+            _check_causal_lm(config, name)
+        elif option == "--proxy-base" and not _is_classifier_type(config):
+            raise ConfigError(
+                option, f"{name} ({config.model_type}) cannot load as a sequence classifier"
+            )
+    load_prompts(cfg)
+
+
+# ---- loading -------------------------------------------------------------------------------------
+
+
+def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+    """auto: bfloat16 on a CUDA device that supports it, float32 otherwise."""
+    if name == "bfloat16" or (
+        name == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported()
+    ):
+        return torch.bfloat16
+    return torch.float32
+
+
+def load_tokenizer(name: str, option: str, padding_side: str):
+    """The model's tokenizer with a pad token (EOS, else UNK, when it has none)."""
+    from transformers import AutoTokenizer
+
+    where, local_only = locate(name, option)
+    with _load_errors(name, option):
+        tok = AutoTokenizer.from_pretrained(where, local_files_only=local_only)
+    if tok.pad_token is None:
+        if tok.eos_token is not None:
+            tok.pad_token = tok.eos_token
+        elif tok.unk_token is not None:
+            tok.pad_token = tok.unk_token
+        else:
+            raise ConfigError(option, f"{name}: the tokenizer has no pad, EOS or UNK token")
+    tok.padding_side = padding_side
+    tok.truncation_side = "left"  # keep the end of a long prompt (where the question is)
+    return tok
+
+
+def _load(auto_cls, name: str, option: str, dtype: torch.dtype, device, **kwargs):
+    where, local_only = locate(name, option)
+    with _load_errors(name, option):
+        model = auto_cls.from_pretrained(
+            where, dtype=dtype, local_files_only=local_only, weights_only=True, **kwargs
+        )
+    return model.to(device).eval()
+
+
+def load_policy(cfg: HfWorldConfig, tokenizer, device: torch.device):
+    """The policy: a causal LM, pad id set from its (padded) tokenizer."""
+    from transformers import AutoModelForCausalLM
+
+    _check_causal_lm(model_config(cfg.policy, "--policy"), cfg.policy)
+    dtype = resolve_dtype(cfg.policy_dtype, device)
+    model = _load(AutoModelForCausalLM, cfg.policy, "--policy", dtype, device)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    return model
+
+
+def load_gold(cfg: HfWorldConfig, tokenizer, device: torch.device):
+    """The gold reward model: a one-label sequence classifier, frozen."""
+    from transformers import AutoModelForSequenceClassification
+
+    check_gold(model_config(cfg.gold, "--gold"), cfg.gold)
+    dtype = resolve_dtype(cfg.gold_dtype, device)
+    model = _load(AutoModelForSequenceClassification, cfg.gold, "--gold", dtype, device)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    return model.requires_grad_(False)
+
+
+def load_proxy_base(cfg: HfWorldConfig, tokenizer, device: torch.device, seed: int):
+    """A proxy: the proxy base as a one-label classifier whose head (every module outside the
+    backbone) is newly initialized from `seed`, even when the base already has a head: members
+    differ by head init and data order only (Coste et al.). Float32: it is trained."""
+    from transformers import AutoModelForSequenceClassification
+
+    model = _load(
+        AutoModelForSequenceClassification, cfg.proxy_base, "--proxy-base", torch.float32, device,
+        num_labels=1, ignore_mismatched_sizes=True,
+    )  # fmt: skip
+    model.config.pad_token_id = tokenizer.pad_token_id
+    std = getattr(model.config, "initializer_range", None) or 0.02
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(seed)
+        for child_name, child in model.named_children():
+            if child_name == model.base_model_prefix:
+                continue
+            for m in child.modules():
+                if isinstance(m, torch.nn.Linear):
+                    torch.nn.init.normal_(m.weight, std=std)
+                    if m.bias is not None:
+                        torch.nn.init.zeros_(m.bias)
+                elif isinstance(m, torch.nn.LayerNorm):
+                    m.reset_parameters()
+    return model
+
+
+# ---- scoring text with a reward model ------------------------------------------------------------
+
+
+def encode_pairs(tokenizer, prompts: list[str], answers: list[str], max_tokens: int, device):
+    """(prompt, answer) as the tokenizer's text pair, right-padded, cut to max_tokens
+    (longest part first, from the left)."""
+    enc = tokenizer(
+        prompts, answers, padding=True, truncation="longest_first", max_length=max_tokens,
+        return_tensors="pt",
+    )  # fmt: skip
+    return {k: v.to(device) for k, v in enc.items()}
+
+
+def reward(
+    model, tokenizer, prompts: list[str], answers: list[str], max_tokens: int
+) -> torch.Tensor:
+    """One reward model's raw scores of B (prompt, answer) texts: (B,) float32, with grad when
+    grad is enabled."""
+    device = next(model.parameters()).device
+    enc = encode_pairs(tokenizer, prompts, answers, max_tokens, device)
+    return model(**enc).logits[:, 0].float()
+
+
+@torch.no_grad()
+def score_texts(
+    model, tokenizer, prompts: list[str], answers: list[str], max_tokens: int, batch: AdaptiveBatch
+) -> np.ndarray:
+    """Raw scores of B texts in memory-adaptive batches: (B,) float64."""
+    parts = batch.map(
+        lambda a, b: reward(model, tokenizer, prompts[a:b], answers[a:b], max_tokens).cpu(),
+        len(prompts),
+    )
+    return torch.cat(parts).numpy().astype(np.float64) if parts else np.zeros(0)
