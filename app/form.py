@@ -23,6 +23,7 @@ SECTIONS = {  # stage -> title; top-level fields are "Experiment"
     "bon": "Best-of-n",
     "ppo": "PPO",
     "sft": "Initial policy (SFT, part of the world)",
+    "hf": "Hugging Face world: models and prompts",
 }
 METHOD_STAGES = {"bon": "bon", "ppo": "ppo"}  # method -> the stage only it uses
 METHOD_NAMES = {"bon": "best-of-n", "ppo": "PPO"}

@@ -389,3 +389,40 @@ def test_batches_halve_on_out_of_memory_and_keep_the_smaller_size():
     with pytest.raises(torch.cuda.OutOfMemoryError):
         never.map(lambda a, b: (_ for _ in ()).throw(torch.cuda.OutOfMemoryError("x")), 3)
     assert never.size == 1
+
+
+# ---- the app's form ---------------------------------------------------------------------------
+
+
+def test_new_experiment_form_offers_the_hf_world_with_the_cli_fields(zoo, tmp_path, monkeypatch):
+    from backend.cli import build_parser, config_from_args
+    from db import api
+    from tests.app_support import app_test, no_exceptions, use_temp_db
+
+    use_temp_db(tmp_path, monkeypatch)
+    at = app_test().run()
+    at.switch_page("views/new_experiment.py").run()
+    with pytest.raises(KeyError):
+        at.text_input(key="f_hf.policy")  # toy world: no model fields
+    at.selectbox(key="f_world").set_value("hf").run()
+    no_exceptions(at)
+    assert "--policy" in at.text_input(key="f_hf.policy").help
+    (err,) = at.error
+    assert "required for --world hf" in err.value and at.button(key="submit").disabled
+    with pytest.raises(KeyError):
+        at.number_input(key="f_reward_models.layers")  # no SFT blocks in this world
+    for key, value in [("policy", zoo["gpt2"]), ("gold", zoo["neox"]), ("proxy_base", zoo["neox"]),
+                       ("prompt_file", zoo["prompts"])]:  # fmt: skip
+        at.text_input(key=f"f_hf.{key}").set_value(value).run()
+    (err,) = at.error  # drawn under the gold's field
+    assert "not a one-label sequence-classification" in err.value
+    at.text_input(key="f_hf.gold").set_value(zoo["deberta_gold"]).run()
+    at.number_input(key="f_hf.max_answer_tokens").set_value(16).run()
+    assert not at.error and not at.button(key="submit").disabled
+    at.button(key="submit").click().run()
+    no_exceptions(at)
+    (row,) = api.list_experiments()
+    cli = ["run", "--world", "hf", "--policy", zoo["gpt2"], "--gold", zoo["deberta_gold"],
+           "--proxy-base", zoo["neox"], "--prompt-file", zoo["prompts"],
+           "--max-answer-tokens", "16", "--out", "x.json"]  # fmt: skip
+    assert row["config"] == config_from_args(build_parser().parse_args(cli)).to_dict()

@@ -5,7 +5,7 @@ import streamlit as st
 from app import form, store
 from app.nav import PAGES
 from app.results import config_summary
-from backend.config import ConfigError, ExperimentConfig
+from backend.config import HF_WORLD, ConfigError, ExperimentConfig
 from backend.presets import PRESETS, get_preset
 from backend.worlds import WORLDS
 
@@ -51,7 +51,7 @@ c1.text_input("Name (optional)", key="f_name", max_chars=200, placeholder="e.g. 
 with c2:
     draw(by_name["method"])
 with c3:
-    draw(by_name["world"], tuple(sorted(WORLDS)))
+    draw(by_name["world"], (*sorted(WORLDS), HF_WORLD))
 with c4:
     st.text_input(
         "Seeds", key=form.SEEDS_KEY, help="One experiment per seed: 0, or 0, 1, 2, or 0-4."
@@ -59,16 +59,31 @@ with c4:
     form.show_error(error, {"--seed"})
     shown.add("--seed")
 
+hf_world = st.session_state["f_world"] == HF_WORLD
+NO_HF = {"reward_models.layers"}  # proxy capacity in SFT blocks: the hf world's is the proxy base
+if hf_world:  # the same fields as `--world hf --policy P --gold G --proxy-base B --prompt-file F`
+    st.subheader(form.SECTIONS["hf"])
+    st.caption(
+        "Model ids (from the local Hugging Face cache when offline) or folders on the worker's "
+        "machine; prompts from a .jsonl or .csv file there. See docs/hf_world.md."
+    )
+    hf_fields = [f for f in fields if f.stage == "hf" and f.option]
+    for i, col in enumerate(st.columns(3)):
+        with col:
+            for f in hf_fields[i::3]:
+                draw(f)
+
 stages = ["preferences", "reward_models", form.METHOD_STAGES.get(method, "bon")]
 for col, stage in zip(st.columns(len(stages)), stages, strict=True):
     with col:
         st.subheader(form.SECTIONS[stage])
         for f in fields:
-            if f.stage == stage and f.option:
+            if f.stage == stage and f.option and not (hf_world and f.dotted in NO_HF):
                 draw(f)
 
 with st.expander("Advanced: every other option"):
-    for stage in ["", "preferences", "reward_models", form.METHOD_STAGES.get(method), "sft"]:
+    last = "hf" if hf_world else "sft"  # the hf world has no SFT stage
+    for stage in ["", "preferences", "reward_models", form.METHOD_STAGES.get(method), last]:
         extra = [f for f in fields if f.stage == stage and (not f.option or f.dotted == "device")]
         if not extra:
             continue
