@@ -75,3 +75,15 @@ def table(figures: list[dict]) -> str:
         if j == 0:
             lines.append("-" * len(lines[0]))
     return "\n".join(lines)
+
+
+def markdown(figures: list[dict]) -> str:
+    """The README's layout: | what | median (min, max) | target |."""
+    lines = ["| what | median (min, max) | target |", "|---|---|---|"]
+    for f in figures:
+        u = f["unit"]
+        spread = f"{format_value(f['median'], u)} {u} ({format_value(f['min'], u)}, "
+        spread += f"{format_value(f['max'], u)})"
+        target = "" if f["target"] is None else f"<= {format_value(f['target'], u)} {u}"
+        lines.append(f"| {f['what'].strip()} | {spread} | {target} |")
+    return "\n".join(lines)

@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/run.py --only db,ppo --repeats 5
     .venv/bin/python benchmarks/run.py --quick              # reduced sizes: checks the script
     .venv/bin/python benchmarks/run.py --json > speed.json
+    .venv/bin/python benchmarks/run.py --markdown          # the table in the README's layout
 
 Sections (docs/benchmarks.md explains each figure):
   engine  toy-bon cold and warm, every objective's curves, peak memory, estimator vs Monte Carlo
@@ -39,7 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.figures import figure, table  # noqa: E402
+from benchmarks.figures import figure, markdown, table  # noqa: E402
 
 SECTIONS = ("engine", "db", "app", "ppo", "trl")
 TRL_SKIP = "skipped: pip install -r requirements-bench.txt"
@@ -94,7 +95,7 @@ def db(repeats: int, quick: bool) -> list[dict]:
     return [
         figure("db.store_s", "store a full default result", t["store"], target=0.2),
         figure("db.load_s", "load it for plotting", t["load"], target=0.1),
-        figure("db.load_arrays_s", "load its arrays (34 MB)", t["load_arrays"]),
+        figure("db.load_arrays_s", "load its arrays (scores, answers)", t["load_arrays"]),
         figure("db.submit_to_start_s", "submit to job start (idle worker)", t["latency"], target=1),
     ]
 
@@ -217,6 +218,7 @@ def main() -> int:
     p.add_argument("--repeats", type=int, default=None, help="runs per figure (3; quick: 1)")
     p.add_argument("--quick", action="store_true", help="reduced sizes; checks no target")
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    p.add_argument("--markdown", action="store_true", help="the table in the README's layout")
     p.add_argument("--section", choices=SECTIONS, help=argparse.SUPPRESS)  # child process
     p.add_argument("--emit", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -260,7 +262,7 @@ def main() -> int:
         )
         if args.quick:
             print("QUICK RUN: reduced sizes and repeats; the targets are not checked")
-        print(table(doc["figures"]))
+        print(markdown(doc["figures"]) if args.markdown else table(doc["figures"]))
         for f in doc["figures"]:
             if f["note"]:
                 print(f"  {f['key']}: {f['note']}")

@@ -50,6 +50,12 @@ def test_table_has_a_row_per_figure_and_verdicts():
     assert "1.50 x" in lines[4]
 
 
+def test_markdown_is_the_readme_layout():
+    f = figures.figure("a", "store a result", [0.07, 0.05, 0.09], target=0.2)
+    row = "| store a result | 0.07 s (0.05, 0.09) | <= 0.2 s |"
+    assert figures.markdown([f]).splitlines()[2] == row
+
+
 def test_trl_section_is_skipped_without_trl(no_trl):
     assert run.trl(3, quick=True) == run.TRL_SKIP
     assert "trl" not in sys.modules
