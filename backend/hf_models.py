@@ -101,14 +101,45 @@ def locate(name: str, option: str) -> tuple[str, bool]:
     cached = try_to_load_from_cache(name, "config.json")
     if isinstance(cached, str):
         return name, True
-    if offline():
+    if offline() or not hub_reachable():
+        why = "offline (HF_HUB_OFFLINE=1)" if offline() else "from this machine (no network)"
         raise ConfigError(
             option,
             f"{name!r} is not a local folder and not in the Hugging Face cache, and the hub "
-            "cannot be reached offline (HF_HUB_OFFLINE=1): download it first "
-            f"(`hf download {name}`) or give a local folder",
+            f"cannot be reached {why}: download it first (`hf download {name}`) or give a "
+            "local folder",
         )
     return name, False
+
+
+_REACHABLE: dict[str, tuple[float, bool]] = {}
+
+
+def hub_reachable(timeout: float = 3.0, ttl: float = 60.0) -> bool:
+    """Whether the hub's host accepts a connection (asked at most once a minute). Without this
+    a model id that is not cached waits through the hub client's retries (about a minute) before
+    failing on a machine without network."""
+    import socket
+    import time
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    url = urlparse(constants.ENDPOINT)
+    host, port = (
+        url.hostname or "huggingface.co",
+        url.port or (443 if url.scheme == "https" else 80),
+    )
+    now = time.monotonic()
+    seen = _REACHABLE.get(host)
+    if seen is None or now - seen[0] > ttl:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            seen = (now, True)
+        except OSError:
+            seen = (now, False)
+        _REACHABLE[host] = seen
+    return seen[1]
 
 
 def identity(name: str) -> dict:

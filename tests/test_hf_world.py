@@ -287,6 +287,25 @@ def test_a_model_id_that_cannot_be_reached_offline(zoo, monkeypatch, tmp_path):
     assert "hf download nobody/no-such-model" in e.message
 
 
+def test_a_model_id_fails_fast_when_the_hub_cannot_be_reached(zoo, monkeypatch):
+    """Online mode, but the hub endpoint has nothing listening (a closed local port): the error
+    comes at once instead of after the hub client's minute of retries."""
+    import time
+
+    from huggingface_hub import constants
+
+    from backend import hf_models
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setattr(hf_models, "_REACHABLE", {})
+    t0 = time.perf_counter()
+    e = config_error(tiny(zoo).replace(**{"hf.gold": "nobody/no-such-reward-model"}))
+    assert e.option == "--gold" and "cannot be reached from this machine" in e.message
+    assert time.perf_counter() - t0 < 10
+
+
 def test_a_folder_that_is_not_a_model(zoo, tmp_path):
     (tmp_path / "notes.txt").write_text("not a model")
     e = config_error(tiny(zoo).replace(**{"hf.gold": str(tmp_path)}))
