@@ -50,6 +50,7 @@ def bpe_tokenizer(pad: str | None) -> PreTrainedTokenizerFast:
         vocab_size=400,
         special_tokens=specials,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
     )
     tok.train_from_iterator(corpus(), trainer)
     return PreTrainedTokenizerFast(
@@ -65,7 +66,8 @@ def wordpiece_tokenizer() -> PreTrainedTokenizerFast:
     tok.decoder = decoders.WordPiece()
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
     tok.train_from_iterator(
-        corpus(), trainers.WordPieceTrainer(vocab_size=300, special_tokens=specials)
+        corpus(),
+        trainers.WordPieceTrainer(vocab_size=300, special_tokens=specials, show_progress=False),
     )
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
@@ -85,9 +87,10 @@ def _save(model, tok, folder: Path) -> str:
     return str(folder)
 
 
-def build_zoo(root: Path) -> dict[str, str]:
+def build_zoo(root: Path, width: int = 32, layers: int = 2) -> dict[str, str]:
     """Folders of tiny models: gpt2 and neox policies, deberta and gpt2 golds, bert proxy base,
-    a two-label classifier (not a reward model). Seeded, so every build is the same."""
+    a two-label classifier (not a reward model). Seeded, so every build is the same. `width`
+    and `layers` size the models (benchmarks/bench_gpu.py builds larger ones)."""
     from transformers import (
         BertConfig,
         BertModel,
@@ -108,7 +111,12 @@ def build_zoo(root: Path) -> dict[str, str]:
         wordpiece_tokenizer(),
     )
     eos = gpt2_tok.eos_token_id
-    small = dict(n_embd=32, n_layer=2, n_head=2, n_positions=256)
+    heads = max(2, width // 64)
+    small = dict(n_embd=width, n_layer=layers, n_head=heads, n_positions=256)
+    sizes = dict(
+        hidden_size=width, num_hidden_layers=layers, num_attention_heads=heads,
+        intermediate_size=2 * width, max_position_embeddings=256,
+    )  # fmt: skip
     zoo = {}
     zoo["gpt2"] = _save(
         GPT2LMHeadModel(
@@ -118,15 +126,13 @@ def build_zoo(root: Path) -> dict[str, str]:
         root / "gpt2-policy",
     )
     neox = GPTNeoXConfig(
-        vocab_size=len(neox_tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=256, bos_token_id=eos, eos_token_id=eos,
-        pad_token_id=neox_tok.pad_token_id,
+        vocab_size=len(neox_tok), bos_token_id=eos, eos_token_id=eos,
+        pad_token_id=neox_tok.pad_token_id, **sizes,
     )  # fmt: skip
     zoo["neox"] = _save(GPTNeoXForCausalLM(neox), neox_tok, root / "neox-policy")
     deberta = DebertaV2Config(
-        vocab_size=len(wp), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=256, pooler_hidden_size=32, num_labels=1,
-        pad_token_id=wp.pad_token_id, initializer_range=0.2,
+        vocab_size=len(wp), pooler_hidden_size=width, num_labels=1,
+        pad_token_id=wp.pad_token_id, initializer_range=0.2, **sizes,
     )  # fmt: skip
     zoo["deberta_gold"] = _save(
         DebertaV2ForSequenceClassification(deberta), wp, root / "deberta-gold"
@@ -137,8 +143,7 @@ def build_zoo(root: Path) -> dict[str, str]:
     )  # fmt: skip
     zoo["gpt2_gold"] = _save(GPT2ForSequenceClassification(gpt2_rm), gpt2_tok, root / "gpt2-gold")
     bert = BertConfig(
-        vocab_size=len(wp), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=256,
+        vocab_size=len(wp), **{**sizes, "num_hidden_layers": 1},
     )  # fmt: skip
     zoo["bert_base"] = _save(BertModel(bert), wp, root / "bert-base")
     two = DebertaV2Config(**{**deberta.to_dict(), "id2label": {0: "bad", 1: "good"}})
