@@ -3,7 +3,7 @@ the time from submit to the job starting on an idle worker. Medians (min, max) o
 
     .venv/bin/python benchmarks/bench_db.py [--runs 5]
 
-The result is the default toy-bon's size (P=64 prompts, N=4096 answers, K=5 members, T=10
+The result is the default toy-bon's size (P=20 prompts, N=4096 answers, K=5 members, T=10
 tokens): a real result dict from a tiny K=5 run, with its curves and summary recomputed on
 synthetic score matrices of the default shape, so the stored rows and the artifact file are
 exactly as large as a default run's. Everything lives in a temporary data folder.
@@ -57,7 +57,7 @@ def default_sized_output():
     arrays = {
         "gold": gold,
         "proxy": proxy,
-        "prompt_idx": rng.integers(0, 64, P),
+        "prompt_idx": rng.integers(0, P, P),
         "answers": rng.integers(0, len(vocab), (P, N, T)),  # (P, N, T) int64, as sampled
         "prompts": np.resize(out.arrays["prompts"], P),
         "vocab": vocab,
