@@ -280,11 +280,27 @@ def load_tokenizer(name: str, option: str, padding_side: str):
     return tok
 
 
+def _load_kwargs(dtype: torch.dtype) -> dict:
+    """dtype and weights_only under the names this transformers release knows (GPU images may
+    carry an older one: `torch_dtype` before 4.56; weights_only is then torch's own default)."""
+    import inspect
+
+    import transformers
+    from packaging.version import Version
+
+    new = Version(transformers.__version__) >= Version("4.56")
+    params = inspect.signature(transformers.PreTrainedModel.from_pretrained).parameters
+    kwargs = {"dtype" if new else "torch_dtype": dtype}
+    if "weights_only" in params:
+        kwargs["weights_only"] = True
+    return kwargs
+
+
 def _load(auto_cls, name: str, option: str, dtype: torch.dtype, device, **kwargs):
     where, local_only = locate(name, option)
     with _load_errors(name, option):
         model = auto_cls.from_pretrained(
-            where, dtype=dtype, local_files_only=local_only, weights_only=True, **kwargs
+            where, local_files_only=local_only, **_load_kwargs(dtype), **kwargs
         )
     return model.to(device).eval()
 

@@ -171,6 +171,22 @@ def test_proxies_differ_by_seed_in_their_new_head_only(zoo):
     assert all(torch.equal(sa[k], sb[k]) for k in sa if k not in head)
 
 
+def test_bfloat16_models_sample_score_and_give_values(zoo):
+    """What `--policy-dtype bfloat16 --gold-dtype bfloat16` (auto on a GPU) runs through."""
+    from backend.ppo import ValueModel
+
+    world = HfWorld(hf_cfg(zoo, policy_dtype="bfloat16", gold_dtype="bfloat16"), CPU)
+    policy = world.load_policy()
+    assert policy.dtype == torch.bfloat16 and world.gold_model.dtype == torch.bfloat16
+    idx = np.arange(6)
+    answers = sample_answers(policy, world, idx, torch_generator(stage_seed(0, "bf16"), CPU))
+    gold = world.gold(idx, answers)
+    assert gold.dtype == np.float64 and np.isfinite(gold).all()
+    ids = sequence_ids(world, idx, answers, CPU)
+    values = ValueModel(policy)(ids, world.prompt_len, **world.model_inputs(idx, ids.shape[1], CPU))
+    assert values.shape == (6, 8) and values.dtype == torch.float32
+
+
 # ---- whole runs ---------------------------------------------------------------------------------
 
 
