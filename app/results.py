@@ -347,12 +347,19 @@ def run_label(exp: dict, diff: list[str]) -> str:
     return ", ".join(parts) if parts else exp["id"]
 
 
+def _model_name(name: str | None) -> str:
+    return str(name or "?").rstrip("/").rsplit("/", 1)[-1]
+
+
 def config_summary(cfg: dict) -> str:
     """One line a person can read: world, method, ensemble, data and the method's budget."""
     if not cfg:
         return ""
     rm, prefs = cfg.get("reward_models", {}), cfg.get("preferences", {})
+    hf = cfg.get("hf") if cfg.get("world") == "hf" else None
     parts = [cfg.get("world", "?")]
+    if hf:  # the models by their last path part: "hf: pythia-1.4b-sft, gold reward-model-human"
+        parts = [f"hf: {_model_name(hf.get('policy'))}, gold {_model_name(hf.get('gold'))}"]
     if cfg.get("method") == "ppo":
         ppo = cfg.get("ppo", {})
         obj = ppo.get("objective", "?")
@@ -364,7 +371,8 @@ def config_summary(cfg: dict) -> str:
     else:
         bon = cfg.get("bon", {})
         parts.append(f"best-of-n, P={bon.get('num_prompts')} prompts × N={bon.get('samples')}")
-    parts.append(f"K={rm.get('members')} proxies ({rm.get('layers')} layer)")
+    size = f"on {_model_name(hf.get('proxy_base'))}" if hf else f"{rm.get('layers')} layer"
+    parts.append(f"K={rm.get('members')} proxies ({size})")
     parts.append(f"{prefs.get('pairs')} pairs, {prefs.get('label_noise', 0):.0%} label noise")
     parts.append(f"seed {cfg.get('seed')}")
     return " · ".join(str(p) for p in parts)

@@ -191,7 +191,7 @@ def test_bfloat16_models_sample_score_and_give_values(zoo):
 
 
 def test_full_best_of_n_run_and_its_cache(zoo, tmp_path):
-    from app.results import decode
+    from app.results import config_summary, decode
 
     cache = ArtifactCache(tmp_path / "cache")
     cfg = tiny(zoo)
@@ -214,6 +214,9 @@ def test_full_best_of_n_run_and_its_cache(zoo, tmp_path):
     text = world.decode_answers(z["answers"][0])
     assert [decode(a, z["vocab"]) for a in z["answers"][0]] == [t.strip() for t in text]
     assert str(z["prompts"][0]).endswith("### Response:")
+    summary = config_summary(r["config"])
+    assert summary.startswith("hf: gpt2-policy, gold deberta-gold")
+    assert "(on neox-policy)" in summary
 
     again = run_experiment(cfg, cache=ArtifactCache(cache.root))
     assert {h.split("/")[0] for h in again.result["cache_hits"]} == {
