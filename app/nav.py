@@ -20,6 +20,9 @@ PAGES = {
     "runs": PageSpec("views/runs.py", "Runs", "runs", ":material/list:"),
     "result": PageSpec("views/result.py", "Result", "result", ":material/monitoring:"),
     "compare": PageSpec("views/compare.py", "Compare", "compare", ":material/compare_arrows:"),
+    "reproduction": PageSpec(
+        "views/reproduction.py", "Reproduction", "reproduction", ":material/fact_check:"
+    ),
 }
 
 

@@ -166,6 +166,50 @@ def curves_ahead(key: str, lams: list[float], members: tuple[int, ...], arrays) 
     curve_cache().ahead(keys, arrays, delay_s=AHEAD_DELAY_S)
 
 
+# ---- reproductions (backend/reproduce.py, db/reproduce.py) ------------------------------------
+
+
+def latest_reproduction() -> dict | None:
+    """The newest reproduction's manifest (made by the CLI or by this app), or None."""
+    from backend.reproduce import latest_manifest
+
+    return latest_manifest()
+
+
+def start_reproduction(seeds: int, size: str) -> dict:
+    """Queue the suite's experiments (finished ones with the same config are reused) and record
+    the new reproduction. Returns its manifest."""
+    from backend import reproduce
+    from db.reproduce import submit_suite
+
+    specs = reproduce.plan(seeds, size)
+    manifest = reproduce.new_manifest(specs, size, seeds, submit_suite(specs), source="app")
+    reproduce.save_manifest(manifest)
+    return manifest
+
+
+def reproduction_status(runs: dict[str, str]) -> dict[str, dict]:
+    from db.reproduce import status
+
+    return status(runs)
+
+
+def reproduction_report(manifest: dict) -> dict:
+    """{analysis, claims} of a reproduction whose runs are done: read from its folder, or
+    computed once (a few seconds: every curve from the stored score matrices) and saved there."""
+    from backend import reproduce
+    from db.reproduce import build
+
+    folder = reproduce.registry() / manifest["id"]
+    try:
+        return {
+            "analysis": json.loads((folder / "analysis.json").read_text()),
+            "claims": json.loads((folder / "claims.json").read_text()),
+        }
+    except (OSError, json.JSONDecodeError):
+        return build(manifest, app_root())
+
+
 # ---- the shipped example -----------------------------------------------------------------------
 
 

@@ -225,3 +225,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("id", metavar="ID")
     p.add_argument("--format", choices=("json", "csv"), default="json")
     p.add_argument("--out", help="file to write (default: standard output)")
+    # The reproduction suite stores its experiments through the database like these commands.
+    from backend import reproduce_cli
+
+    reproduce_cli.register(sub)

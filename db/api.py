@@ -43,10 +43,11 @@ def _iso(dt: datetime | None) -> str | None:
     return as_utc(dt).isoformat() if dt is not None else None
 
 
-def submit(cfg: ExperimentConfig | dict, name: str | None = None) -> str:
+def submit(cfg: ExperimentConfig | dict, name: str | None = None, enqueue: bool = True) -> str:
     """Validate, store as queued, and enqueue. Returns the new id. Raises ConfigError for a bad
     config, ValueError for a name over 200 characters; if the queue cannot be reached the
-    experiment is marked failed with that error and the error is raised."""
+    experiment is marked failed with that error and the error is raised. enqueue=False: the
+    caller runs it itself at once (db.worker.Worker.run_here)."""
     if isinstance(cfg, dict):
         cfg = ExperimentConfig.from_dict(cfg)
     cfg = validate(cfg)
@@ -66,6 +67,8 @@ def submit(cfg: ExperimentConfig | dict, name: str | None = None) -> str:
                 config=cfg.to_dict(),
             )
         )
+    if not enqueue:
+        return eid
     try:
         queue.enqueue(eid)
     except Exception as e:
@@ -108,6 +111,17 @@ def list_experiments(limit: int = 200) -> list[dict]:
     with reading() as conn:
         rows = conn.execute(select(*LIST_COLUMNS).order_by(E.created_at.desc()).limit(limit))
         return [_row_dict(r) for r in rows]
+
+
+def find_done(cfg: ExperimentConfig | dict) -> str | None:
+    """The newest finished experiment with exactly this config, or None (the reproduction
+    suite reuses it instead of running the same experiment again)."""
+    want = cfg.to_dict() if isinstance(cfg, ExperimentConfig) else cfg
+    with reading() as conn:
+        rows = conn.execute(
+            select(E.id, E.config).where(E.status == "done").order_by(E.finished_at.desc())
+        )
+        return next((r.id for r in rows if r.config == want), None)
 
 
 def get_experiment(eid: str) -> dict | None:

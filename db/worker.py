@@ -158,6 +158,19 @@ class Worker:
         finally:
             self.current = None
 
+    def run_here(self, eid: str) -> None:
+        """Run one experiment in this process, without the queue (python -m backend reproduce):
+        claimed, run and stored exactly as by `execute`, with the heartbeat (and its sweep)
+        running meanwhile, so other workers see it alive."""
+        self.exited.clear()
+        beat = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
+        beat.start()
+        try:
+            self.execute(eid)
+        finally:
+            self.exited.set()
+            beat.join()
+
     def _stopped(self, eid: str, message: str) -> None:
         reason = jobs.stop_reason(eid, self.id)
         if reason == "cancel":

@@ -1,0 +1,159 @@
+"""Reproduction: does this reproduce the paper? The newest reproduction report (claims, verdicts,
+plots, links to the runs), and a button that queues a new one for the workers."""
+
+import json
+import os
+
+import pandas as pd
+import streamlit as st
+
+from app import store
+from app.reproduction import FIGURES, VERDICT_COLOURS, figures, report_html, runs_for
+from backend.reproduce import SIZES, THRESHOLDS, plan, report_markdown, setup_text
+
+POLL_S = 2.0
+# The sizes the button offers; the tests add "tiny" (backend/reproduce.py SIZES).
+SIZE_CHOICES = [
+    s for s in os.environ.get("GOODHART_REPRO_SIZES", "quick,full").split(",") if s in SIZES
+]
+
+st.title("Reproduction")
+st.caption(
+    "Each headline claim of Coste et al. (ICLR 2024) and Gao et al. (ICML 2023), what this world "
+    "measures (mean ± sd over seeds) and a verdict computed from the numbers. The same report "
+    "comes from `python -m backend reproduce --seeds S --out DIR [--quick]`."
+)
+
+manifest = store.latest_reproduction()
+
+with st.expander("Start a new reproduction", expanded=manifest is None):
+    size = st.radio(
+        "size",
+        SIZE_CHOICES,
+        horizontal=True,
+        key="repro_size",
+        captions=[SIZES[s].doc for s in SIZE_CHOICES],
+    )
+    seeds = st.number_input("seeds", 1, 10, 1, key="repro_seeds")
+    st.caption(
+        f"{len(plan(int(seeds), size))} experiments go to the job queue; finished ones with "
+        "the same config are reused, and the workers reuse cached proxies. Needs a running worker "
+        "(`python -m backend worker`)."
+    )
+    if st.button("Start", type="primary", key="repro_start"):
+        store.start_reproduction(int(seeds), size)
+        st.rerun()
+
+if manifest is None:
+    st.info("No reproduction yet: start one above, or run `python -m backend reproduce`.")
+    st.stop()
+
+st.subheader(f"Latest: {manifest['created_at'][:19].replace('T', ' ')} UTC")
+st.caption(
+    f"size {manifest['size']} ({SIZES[manifest['size']].doc}) · seeds "
+    f"{', '.join(map(str, manifest['seeds']))} · started from the {manifest.get('source', '?')}"
+)
+runs = manifest["runs"]
+state = store.reproduction_status(runs)
+active = any(r["status"] in store.ACTIVE for r in state.values())
+
+
+def runs_table(state: dict[str, dict]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "experiment": key,
+                "run": store.share_link(r["id"]),
+                "status": r["status"],
+                "progress": float(r["progress"] or 0.0),
+                "stage": r["stage"] or "",
+            }
+            for key, r in state.items()
+        ]
+    )
+
+
+@st.fragment(run_every=POLL_S if active else None)
+def progress() -> None:
+    """The suite's runs while they go; a full rerun once none is queued or running."""
+    now = store.reproduction_status(runs)
+    if active and not any(r["status"] in store.ACTIVE for r in now.values()):
+        st.rerun()
+    done = sum(r["status"] == "done" for r in now.values())
+    st.progress(done / len(now), text=f"{done} of {len(now)} experiments done")
+    st.dataframe(
+        runs_table(now),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "run": st.column_config.LinkColumn("run", display_text=r"\?run=([a-z0-9]+)"),
+            "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0),
+        },
+    )
+
+
+bad = {k: r for k, r in state.items() if r["status"] in ("failed", "cancelled", "missing")}
+if active or bad:
+    if bad:
+        st.error(
+            "The report needs every experiment: "
+            + ", ".join(f"{k} is {r['status']}" for k, r in bad.items())
+            + ". Start a new reproduction to run them again (finished ones are reused)."
+        )
+    else:
+        st.info("The experiments are running; the report appears when all are done.")
+    progress()
+    st.stop()
+
+with st.spinner("Computing the report from the stored runs…"):
+    report = store.reproduction_report(manifest)
+claims, analysis = report["claims"], report["analysis"]
+
+st.caption(setup_text(analysis))
+table = pd.DataFrame(claims)[["id", "claim", "paper", "measured", "verdict"]]
+st.dataframe(
+    table.style.apply(
+        lambda col: [f"color: {VERDICT_COLOURS.get(v, '')}; font-weight: bold" for v in col],
+        subset=["verdict"],
+    ),
+    hide_index=True,
+    width="stretch",
+    key="repro_claims",
+)
+with st.expander("Criteria and thresholds"):
+    st.markdown("\n".join(f"- **{c['id']}** {c['claim']}: {c['criterion']}." for c in claims))
+    st.markdown("\n".join(f"- `{k}` = {v:g}: {doc}" for k, (v, doc) in THRESHOLDS.items()))
+
+for i, (section, caption, fig, match) in enumerate(figures(analysis)):
+    st.markdown(f"**{FIGURES[section]}**: {caption}")
+    st.plotly_chart(fig, key=f"repro_fig_{i}", config={"displaylogo": False})
+    links = runs_for(match, runs)
+    st.markdown("Runs: " + " · ".join(f"[{k}]({store.share_link(e)})" for k, e in links.items()))
+
+with st.container(horizontal=True):
+    root = store.app_root()
+    st.download_button(
+        "report.html",
+        lambda: report_html(manifest, claims, analysis, root),
+        "report.html",
+        "text/html",
+        key="repro_html",
+        on_click="ignore",
+        help="Standalone (plotly inline): opens offline.",
+    )
+    st.download_button(
+        "report.md",
+        lambda: report_markdown(manifest, claims, analysis, runs, root),
+        "report.md",
+        "text/markdown",
+        key="repro_md",
+        on_click="ignore",
+    )
+    st.download_button(
+        "claims.json",
+        json.dumps(claims, indent=1),
+        "claims.json",
+        "application/json",
+        key="repro_claims_json",
+        on_click="ignore",
+    )

@@ -1,0 +1,80 @@
+"""`python -m backend reproduce --seeds S --out DIR [--quick]`: the reproduction report.
+
+Runs the suite of backend/reproduce.py (reusing finished experiments with the same config from
+the database, and the artifact cache for the rest), stores every experiment in the database like
+any other run, and writes DIR/claims.json, DIR/report.md, DIR/report.html (standalone),
+DIR/analysis.json and DIR/manifest.json. The app's Reproduction page shows the newest report.
+
+Exit codes: 0 written; 2 bad input; 1 an experiment of the suite failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from backend.config import ConfigError
+
+DEFAULT_APP_URL = "http://localhost:8501"
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from app.reproduction import report_html
+    from backend import reproduce
+    from backend.jobs_cli import _use_db
+    from db.reproduce import build, run_here
+
+    _use_db(args)
+    try:
+        seeds = int(args.seeds)
+    except ValueError:
+        raise ConfigError("--seeds", f"expected a whole number, got {args.seeds!r}") from None
+    if not 1 <= seeds <= 100:
+        raise ConfigError("--seeds", f"seeds must be between 1 and 100; got {seeds}")
+    size = "quick" if args.quick else args.size
+    if size not in reproduce.SIZES:
+        raise ConfigError("--size", f"size must be one of {', '.join(reproduce.SIZES)}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def say(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    t0 = time.perf_counter()
+    specs = reproduce.plan(seeds, size)
+    say(f"reproduce: {len(specs)} experiments, size {size}, seeds 0..{seeds - 1}")
+    try:
+        runs = run_here(specs, reuse=not args.fresh, say=say)
+    except RuntimeError as e:
+        say(f"error: {e}")
+        return 1
+    manifest = reproduce.new_manifest(specs, size, seeds, runs, source="cli", out=str(out))
+    reproduce.save_manifest(manifest)
+    report = build(manifest, args.app_url)
+    reproduce.save_json(out / "manifest.json", manifest)
+    reproduce.save_json(out / "analysis.json", report["analysis"])
+    (out / "claims.json").write_text(json.dumps(report["claims"], indent=1))
+    (out / "report.md").write_text(report["markdown"])
+    (out / "report.html").write_text(
+        report_html(manifest, report["claims"], report["analysis"], args.app_url)
+    )
+    for c in report["claims"]:
+        say(f"  {c['verdict']:6s}  {c['id']:3s} {c['claim']}")
+    say(f"wrote {out}/claims.json, report.md, report.html in {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add `reproduce` to `python -m backend`'s subcommands."""
+    p = sub.add_parser("reproduce", help="measure the papers' claims; write claims and a report")
+    p.add_argument("--seeds", default="3", help="number of seeds (0 .. S-1), default 3")
+    p.add_argument("--out", required=True, help="folder for claims.json, report.md, report.html")
+    p.add_argument("--quick", action="store_true", help="smaller runs: <= 10 min on 2 CPU cores")
+    p.add_argument("--size", default="full", help=argparse.SUPPRESS)  # tiny: the tests' size
+    p.add_argument("--fresh", action="store_true", help="run every experiment again")
+    p.add_argument("--app-url", default=DEFAULT_APP_URL, help="app address for the run links")
+    p.add_argument("--db", metavar="URL", help="database URL or SQLite file")
+    p.set_defaults(func=cmd_reproduce)
