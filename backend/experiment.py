@@ -6,6 +6,8 @@ Stages and what their cache key hashes (each includes the key of what it reads):
   proxy_i    prefs + RewardModelConfig (not K) + i       one trained member and its accuracy
   samples    sft + P + N + seed                          N answers for P prompts and their gold
   scores_i   proxy_i + samples                           member i's raw scores of those answers
+The hf world (backend/worlds/hf.py) has no SFT stage: its key (policy and gold files, prompts,
+lengths, dtypes) stands in for the sft key, and each member's key adds the proxy base's files.
 Member artifacts are per member, so growing an ensemble from 5 to 8 trains only 3 new members,
 and changing an objective or lambda reuses everything: only the curves are recomputed.
 """
