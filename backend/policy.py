@@ -164,7 +164,7 @@ def _sample_padded(model, world, prompt_idx, generator, temperature, return_logp
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)  # (B, Tp+t+1)
             out = model(
                 tokens[:, t : t + 1], attention_mask=mask, position_ids=next_pos, use_cache=True,
-                **{cache_arg: out.past_key_values},
+                **{cache_arg: getattr(out, cache_arg)},
             )  # fmt: skip
             next_pos = next_pos + 1
         return tokens.cpu(), logps.cpu()
