@@ -143,9 +143,11 @@ def _sample_padded(model, world, prompt_idx, generator, temperature, return_logp
 
     def run(start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
         idx = prompt_idx[start:stop]
-        ids = world.prompt_ids(idx).to(device)  # (B, Tp)
-        mask = world.prompt_mask(idx).to(device)  # (B, Tp)
-        pos = (mask.cumsum(1) - 1).clamp(min=0)  # (B, Tp)
+        mask = world.prompt_mask(idx)  # (B, Tp)
+        skip = int(mask.any(0).long().argmax())  # columns that are padding in every row
+        ids = world.prompt_ids(idx)[:, skip:].to(device)  # (B, Tp - skip)
+        mask = mask[:, skip:].to(device)
+        pos = (mask.cumsum(1) - 1).clamp(min=0)  # (B, Tp - skip): positions of real tokens
         B = ids.shape[0]
         tokens = torch.full((B, T), world.pad_id, dtype=torch.long, device=device)
         logps = torch.zeros((B, T), device=device)
