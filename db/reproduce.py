@@ -14,9 +14,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from sqlalchemy import select
+
 from backend import reproduce
 from backend.reproduce import Spec
 from db import api
+from db.engine import reading
+from db.models import Experiment as E
 
 WAIT_POLL_S = 1.0
 
@@ -66,16 +70,11 @@ def submit_suite(specs: list[Spec]) -> dict[str, str]:
 def status(runs: dict[str, str]) -> dict[str, dict]:
     """{spec key: {id, status, progress, stage, error}} of a reproduction's runs (a run that was
     deleted has status "missing")."""
-    rows = {r["id"]: r for r in api.list_experiments(limit=100_000)}
-    out = {}
-    for key, eid in runs.items():
-        r = rows.get(eid)
-        if r is None:
-            out[key] = {"id": eid, "status": "missing", "progress": 0.0, "stage": "", "error": None}
-        else:
-            keep = ("id", "status", "progress", "stage", "error")
-            out[key] = {k: r[k] for k in keep}
-    return out
+    with reading() as conn:
+        q = select(E.id, E.status, E.progress, E.stage, E.error).where(E.id.in_(runs.values()))
+        rows = {r.id: r._asdict() for r in conn.execute(q)}
+    missing = {"status": "missing", "progress": 0.0, "stage": "", "error": None}
+    return {key: rows.get(eid) or {"id": eid, **missing} for key, eid in runs.items()}
 
 
 def build(manifest: dict, app_url: str) -> dict:

@@ -318,3 +318,17 @@ def test_page_button_runs_a_new_reproduction_through_a_real_worker(tmp_path, mon
     assert reproduce.latest_manifest()["id"] != manifest["id"]
     assert len(at.dataframe[0].value) == 7
     np.testing.assert_array_equal(at.dataframe[0].value["verdict"], claims["verdict"])
+
+
+def test_status_of_runs_names_missing_ones(tiny_suite, monkeypatch):
+    from db.reproduce import status
+
+    monkeypatch.setenv("GOODHART_DATA_DIR", tiny_suite["env"]["GOODHART_DATA_DIR"])
+    monkeypatch.delenv("GOODHART_DB_URL", raising=False)
+    runs = json.loads((tiny_suite["out"] / "manifest.json").read_text())["runs"]
+    key, eid = next(iter(runs.items()))
+    got = status({key: eid, "gone": "abcdefghijkm"})
+    assert got[key]["status"] == "done" and got[key]["progress"] == 1.0
+    assert got["gone"] == {
+        "id": "abcdefghijkm", "status": "missing", "progress": 0.0, "stage": "", "error": None
+    }  # fmt: skip
