@@ -94,7 +94,9 @@ def locate(name: str, option: str) -> tuple[str, bool]:
                 option, f"{name} has a config.json but no weights (.safetensors or .bin)"
             )
         return str(path.resolve()), True
-    if path.exists() or _looks_like_path(name):
+    if path.exists():
+        raise ConfigError(option, f"{name} is a file; give the model's folder or a model id")
+    if _looks_like_path(name):
         raise ConfigError(option, f"no such model folder: {name}")
     from huggingface_hub import try_to_load_from_cache
 

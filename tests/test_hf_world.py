@@ -334,6 +334,8 @@ def test_a_folder_that_is_not_a_model(zoo, tmp_path):
     assert e.option == "--proxy-base" and "no weights" in e.message
     e = config_error(tiny(zoo).replace(**{"hf.policy": str(tmp_path / "missing")}))
     assert e.option == "--policy" and "no such model folder" in e.message
+    e = config_error(tiny(zoo).replace(**{"hf.policy": str(tmp_path / "notes.txt")}))
+    assert e.option == "--policy" and "is a file" in e.message
 
 
 @pytest.mark.parametrize("gold, words", [("two_label", "2 labels"), ("gpt2", "GPT2LMHeadModel")])
