@@ -274,6 +274,8 @@ def test_page_shows_the_latest_report(tiny_suite, monkeypatch):
     runs = json.loads((tiny_suite["out"] / "manifest.json").read_text())["runs"]
     text = "\n".join(m.value for m in at.markdown)
     assert all(f"?run={eid}" in text for eid in runs.values())
+    ppo0 = [e for k, e in runs.items() if "/beta0/" in k]
+    assert f"?compare={','.join(ppo0)}" in text
 
 
 def test_page_button_runs_a_new_reproduction_through_a_real_worker(tmp_path, monkeypatch):

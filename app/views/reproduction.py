@@ -128,7 +128,10 @@ for i, (section, caption, fig, match) in enumerate(figures(analysis)):
     st.markdown(f"**{FIGURES[section]}**: {caption}")
     st.plotly_chart(fig, key=f"repro_fig_{i}", config={"displaylogo": False})
     links = runs_for(match, runs)
-    st.markdown("Runs: " + " · ".join(f"[{k}]({store.share_link(e)})" for k, e in links.items()))
+    line = "Runs: " + " · ".join(f"[{k}]({store.share_link(e)})" for k, e in links.items())
+    if len(links) > 1:
+        line += f" · [compare them]({store.compare_link(list(links.values()))})"
+    st.markdown(line)
 
 with st.container(horizontal=True):
     root = store.app_root()
