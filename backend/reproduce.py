@@ -73,6 +73,9 @@ class Size:
     ppo: dict
     ppo_objectives: tuple[str, ...]
     clean: dict = field(default_factory=dict)
+    #: Members PPO's single objective is run against; the claims use their average (members
+    #: differ a lot: on toy-ppo, one member's final gold ranges from -0.6 to -9 over seeds).
+    ppo_members: tuple[int, ...] = (0,)
 
 
 _TINY_DATA = {
@@ -84,20 +87,23 @@ SIZES = {
     "full": Size(
         "full",
         "the presets: toy-bon with 8 proxies (P = 20 x N = 4096), toy-ppo (200 steps) against "
-        "single, mean, WCO and UWO",
+        "single (each of members 0-4, averaged), mean, WCO and UWO",
         {"reward_models.members": 8},
         {},
         ("single", "mean", "wco", "uwo"),
+        ppo_members=(0, 1, 2, 3, 4),
     ),
     # Quick shares one ensemble between best-of-n and PPO (toy-ppo's 12,000 pairs: member i is
-    # the same artifact in both), so it trains 8 + 5 proxies instead of 8 + 8 + 5.
+    # the same artifact in both), so it trains 8 + 5 proxies instead of 8 + 8 + 5. 100 PPO steps:
+    # at 60 the single proxy had not yet fallen below the ensembles (toy-ppo's mean curves cross
+    # between steps 30 and 60).
     "quick": Size(
         "quick",
         "best-of-n on toy-ppo's 12,000 pairs with 8 proxies (5 without label noise), N = 1024 "
-        "answers per prompt; toy-ppo for 60 steps with 32 evaluation answers per prompt, "
-        "against single, WCO and UWO (<= 10 min on 2 CPU cores)",
+        "answers per prompt; toy-ppo for 100 steps with 32 evaluation answers per prompt, "
+        "against single member 0, WCO and UWO (<= 10 min on 2 CPU cores)",
         {"preferences.pairs": 12_000, "reward_models.members": 8, "bon.samples": 1024},
-        {"ppo.steps": 60, "ppo.eval_samples": 32, "ppo.norm_samples": 1024},
+        {"ppo.steps": 100, "ppo.eval_samples": 32, "ppo.norm_samples": 1024},
         ("single", "wco", "uwo"),
         clean={"reward_models.members": 5},
     ),
@@ -123,7 +129,8 @@ SIZES = {
 
 @dataclass(frozen=True)
 class Spec:
-    """One experiment of the suite. key: "bon/noise0.25/seed0" or "ppo/wco/beta0.01/seed0"."""
+    """One experiment of the suite. key: "bon/noise0.25/seed0", "ppo/wco/beta0.01/seed0" or
+    "ppo/single3/beta0/seed0" (single objective against member 3)."""
 
     key: str
     method: str
@@ -132,6 +139,7 @@ class Spec:
     noise: float | None = None
     objective: str | None = None
     beta: float | None = None
+    member: int | None = None
 
     @property
     def name(self) -> str:
@@ -142,8 +150,9 @@ def bon_key(noise: float, seed: int) -> str:
     return f"bon/noise{noise:g}/seed{seed}"
 
 
-def ppo_key(objective: str, beta: float, seed: int) -> str:
-    return f"ppo/{objective}/beta{beta:g}/seed{seed}"
+def ppo_key(objective: str, beta: float, seed: int, member: int = 0) -> str:
+    name = f"single{member}" if objective == "single" else objective
+    return f"ppo/{name}/beta{beta:g}/seed{seed}"
 
 
 def plan(seeds: int, size: str = "full") -> list[Spec]:
@@ -165,12 +174,15 @@ def plan(seeds: int, size: str = "full") -> list[Spec]:
     for seed in range(seeds):
         for beta in BETAS:
             for obj in sz.ppo_objectives:
-                cfg = ppo.replace(
-                    seed=seed, **{"ppo.objective": obj, "ppo.kl_coef": beta, "ppo.member": 0}
-                )
-                specs.append(
-                    Spec(ppo_key(obj, beta, seed), "ppo", seed, cfg, objective=obj, beta=beta)
-                )
+                for member in sz.ppo_members if obj == "single" else (0,):
+                    cfg = ppo.replace(
+                        seed=seed,
+                        **{"ppo.objective": obj, "ppo.kl_coef": beta, "ppo.member": member},
+                    )
+                    key = ppo_key(obj, beta, seed, member)
+                    specs.append(
+                        Spec(key, "ppo", seed, cfg, objective=obj, beta=beta, member=member)
+                    )
     return specs
 
 
@@ -230,8 +242,10 @@ def _mean_curve(per_seed: list[list[dict]], method: str, label: str) -> dict:
     """The pointwise seed mean of curves that share their x values, with its own fit."""
     curve = {"method": method, "objective": label, "label": label}
     curve["points"] = average_points([{"points": p} for p in per_seed])
-    if label.startswith("single"):
-        curve.update(objective="single", member=0)
+    if label.startswith("single #"):
+        curve.update(objective="single", member=int(label.split("#")[1]))
+    elif label.startswith("single"):
+        curve.update(objective="single")
     curve["fit"] = fit_curve(curve)
     return curve
 
@@ -272,8 +286,19 @@ def analyze(specs: list[Spec], results: dict[str, dict], arrays: dict[str, dict]
         objectives = list(dict.fromkeys(s.objective for s in group))
         curves, per_seed = {}, {}
         for obj in objectives:
-            runs = [results[s.key]["curves"][0]["points"] for s in group if s.objective == obj]
-            label = "single #0" if obj == "single" else obj
+            runs = []  # per seed; the single objective's members averaged pointwise first
+            for seed in seeds:
+                mine = [s for s in group if s.objective == obj and s.seed == seed]
+                member_curves = [results[s.key]["curves"][0] for s in mine]
+                runs.append(average_points(member_curves))
+            members = sorted({s.member for s in group if s.objective == obj})
+            label = obj
+            if obj == "single":
+                label = (
+                    f"single #{members[0]}"
+                    if len(members) == 1
+                    else f"single avg of {len(members)}"
+                )
             curves[obj] = _mean_curve(runs, "ppo", label)
             per_seed[obj] = [curve_stats(p, "step") for p in runs]
         out["ppo"][f"{beta:g}"] = {"curves": curves, "per_seed": per_seed}
@@ -284,6 +309,9 @@ def analyze(specs: list[Spec], results: dict[str, dict], arrays: dict[str, dict]
             if fit.get("r2") is not None:
                 r2[fit["form"]].append(float(fit["r2"]))
     out["fits"] = r2
+    ppo_members = sorted({s.member for s in specs if s.method == "ppo" and s.objective == "single"})
+    if len(ppo_members) > 1:
+        out["ppo_single"] = f"members {ppo_members[0]}-{ppo_members[-1]}, averaged"
     return out
 
 
@@ -592,7 +620,8 @@ def setup_text(analysis: dict) -> str:
         "share of its peak gain it loses by its last point, (peak − final) / (peak − start). "
         f"Best-of-n objectives use members 0-{E - 1} of an ensemble of {K} (single RM: those "
         f"members' curves averaged; ensemble sizes and UWO λ use the same score matrix, "
-        f"UWO λ = {analysis['uwo_lambda_bon']:g} elsewhere); PPO's single RM is member 0. "
+        f"UWO λ = {analysis['uwo_lambda_bon']:g} elsewhere); PPO's single RM: "
+        f"{analysis.get('ppo_single', 'member 0')}. "
         "Verdicts come from the criteria below, computed from these numbers."
     )
 

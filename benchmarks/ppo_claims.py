@@ -89,6 +89,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     print(f"ppo config: {base.ppo}", flush=True)
+    rows = []
     for beta in args.betas:
         finals = {}
         for objective in args.objectives:
@@ -106,12 +107,31 @@ def main() -> None:
             avg = mean_points(runs)
             finals[objective] = avg[-1]["gold"]
             print(f"beta {beta:g} {objective:6s} MEAN    {describe(avg)}", flush=True)
+            rows.append(table_row(beta, objective, members, runs, avg, len(args.seeds)))
         if "single" in finals:
             for objective, final in finals.items():
                 print(
                     f"beta {beta:g} final gold {objective}: {final:+.3f} "
                     f"({final - finals['single']:+.3f} vs single)"
                 )
+    print(
+        "\n| beta | objective | final gold per seed | mean curve: peak @ step / final "
+        "| overopt. | proxy final | KL final |\n|---|---|---|---|---|---|---|"
+    )
+    print("\n".join(rows))
+
+
+def table_row(beta: float, objective: str, members: list[int], runs, avg, seeds: int) -> str:
+    """One markdown row; a single objective's per-seed value is the mean over its members."""
+    per_seed = [mean_points(runs[i * len(members) : (i + 1) * len(members)]) for i in range(seeds)]
+    s = curve_stats(avg, "step")
+    name = objective if objective != "single" else f"single (avg of {len(members)})"
+    finals = " / ".join(f"{pts[-1]['gold']:+.2f}" for pts in per_seed)
+    return (
+        f"| {beta:g} | {name} | {finals} | {s['gold_peak']:+.2f} @ {s['step_at_peak']} / "
+        f"{s['gold_final']:+.2f} | {s['overoptimization']:.1f} | {s['proxy_final']:+.2f} "
+        f"| {avg[-1]['kl']:.1f} |"
+    )
 
 
 if __name__ == "__main__":

@@ -40,9 +40,13 @@ def test_plan_best_of_n_first_then_every_ppo_combination():
         "bon/noise0/seed1",
     ]
     ppo = [s for s in specs if s.method == "ppo"]
-    assert len(ppo) == 2 * 2 * 4 and len(set(keys)) == len(keys)
+    # 2 seeds x 2 betas x (5 single members + mean, WCO, UWO)
+    assert len(ppo) == 2 * 2 * (5 + 3) and len(set(keys)) == len(keys)
+    singles = {s.config.ppo.member for s in ppo if s.objective == "single"}
+    assert singles == {0, 1, 2, 3, 4} and "ppo/single3/beta0.01/seed1" in keys
     for s in ppo:
         assert (s.config.ppo.objective, s.config.ppo.kl_coef) == (s.objective, s.beta)
+        assert s.config.ppo.member == s.member
         assert s.config.preferences.pairs == 12_000 and s.config.ppo.steps == 200  # toy-ppo
     bon = specs[0].config
     assert bon.reward_models.members == 8 and bon.preferences.pairs == 8000  # toy-bon, K = 8
