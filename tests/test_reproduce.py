@@ -253,10 +253,31 @@ def test_cli_runs_are_stored_like_any_other_and_reused(tiny_suite, monkeypatch):
     )
 
 
+def test_cli_runs_the_suite_on_worker_processes(tiny_suite, monkeypatch):
+    from db import api
+
+    monkeypatch.setenv("GOODHART_DATA_DIR", tiny_suite["env"]["GOODHART_DATA_DIR"])
+    monkeypatch.delenv("GOODHART_DB_URL", raising=False)
+    before = {e["id"] for e in api.list_experiments()}
+    out = tiny_suite["root"] / "workers"
+    p = cli("reproduce", "--size", "tiny", "--seeds", "1", "--out", str(out), "--fresh",
+            "--workers", "2", env=tiny_suite["env"], timeout=240)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    assert "2 workers" in p.stderr
+    runs = json.loads((out / "manifest.json").read_text())["runs"]
+    assert not set(runs.values()) & before  # --fresh: every experiment ran again, on the workers
+    assert all(api.get_experiment(eid)["status"] == "done" for eid in runs.values())
+    verdicts = [c["verdict"] for c in json.loads((out / "claims.json").read_text())]
+    first = json.loads((tiny_suite["out"] / "claims.json").read_text())
+    assert verdicts == [c["verdict"] for c in first]
+
+
 def test_cli_bad_input(tmp_path):
     env = job_env(tmp_path / "data")
     p = cli("reproduce", "--seeds", "many", "--out", str(tmp_path / "o"), env=env)
     assert p.returncode == 2 and "--seeds" in p.stderr
+    p = cli("reproduce", "--workers", "-1", "--out", str(tmp_path / "o"), env=env)
+    assert p.returncode == 2 and "--workers" in p.stderr
     p = cli("reproduce", "--size", "huge", "--out", str(tmp_path / "o"), env=env)
     assert p.returncode == 2 and "--size" in p.stderr
 
