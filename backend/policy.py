@@ -15,14 +15,6 @@ from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedModel
 from backend.config import SftConfig
 from backend.worlds.base import World
 
-# transformers 5.24 renamed forward's `past_key_values` to `cache` (the old name warns, and goes
-# in 5.40); GPU images may carry an older release, so use whichever this version has.
-_CACHE_ARG = (
-    "cache"
-    if "cache" in inspect.signature(GPT2LMHeadModel.forward).parameters
-    else ("past_key_values")
-)
-
 
 def policy_config(world: World, cfg: SftConfig) -> GPT2Config:
     tok = world.tokenizer
@@ -109,6 +101,7 @@ def sample_answers(
         logps = torch.zeros((B, T), device=device)
         done = torch.zeros(B, dtype=torch.bool, device=device)
         out = model(ids, use_cache=True)
+        cache_arg = _cache_arg(model)
         for t in range(T):
             logits = out.logits[:, -1].float() / temperature  # (B, V)
             probs = torch.softmax(logits, dim=-1)
@@ -120,7 +113,7 @@ def sample_answers(
             if bool(done.all()):
                 break
             step = tokens[:, t : t + 1]
-            out = model(step, use_cache=True, **{_CACHE_ARG: out.past_key_values})
+            out = model(step, use_cache=True, **{cache_arg: getattr(out, cache_arg)})
         out_tok.append(tokens.cpu())
         out_lp.append(logps.cpu())
     answers = torch.cat(out_tok).numpy()
@@ -130,6 +123,9 @@ def sample_answers(
 
 
 def _cache_arg(model) -> str:
+    """The KV cache's name in forward's arguments and outputs: transformers 5.24 renamed
+    `past_key_values` to `cache` (the old name warns, and goes in 5.40); GPU images may carry an
+    older release, so use whichever this version has."""
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
