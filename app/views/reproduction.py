@@ -110,7 +110,8 @@ with st.spinner("Computing the report from the stored runs…"):
 claims, analysis = report["claims"], report["analysis"]
 
 st.caption(setup_text(analysis))
-table = pd.DataFrame(claims)[["id", "claim", "paper", "measured", "verdict"]]
+# The verdict next to the claim: the answer a reader came for is visible without scrolling.
+table = pd.DataFrame(claims)[["id", "claim", "verdict", "measured", "paper"]]
 st.dataframe(
     table.style.apply(
         lambda col: [f"color: {VERDICT_COLOURS.get(v, '')}; font-weight: bold" for v in col],
@@ -119,6 +120,12 @@ st.dataframe(
     hide_index=True,
     width="stretch",
     key="repro_claims",
+    column_config={
+        "id": st.column_config.TextColumn("id", width="small"),
+        "claim": st.column_config.TextColumn("claim", width="medium"),
+        "verdict": st.column_config.TextColumn("verdict", width="small"),
+        "measured": st.column_config.TextColumn("measured", width="large"),
+    },
 )
 with st.expander("Criteria and thresholds"):
     st.markdown("\n".join(f"- **{c['id']}** {c['claim']}: {c['criterion']}." for c in claims))
