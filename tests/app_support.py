@@ -50,6 +50,14 @@ def app_test(query: dict | None = None):
     return at
 
 
+def open_page(page: str):
+    """The app switched to `page` (e.g. "views/runs.py"), run, without exceptions."""
+    at = app_test().run()
+    at.switch_page(page).run()
+    no_exceptions(at)
+    return at
+
+
 def figure(at, index: int = 0) -> dict:
     """The plotly figure (JSON) of the index-th chart on the page."""
     return json.loads(at.get("plotly_chart")[index].proto.spec)

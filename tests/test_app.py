@@ -11,6 +11,7 @@ from tests.app_support import (
     example,
     figure,
     no_exceptions,
+    open_page,
     store_finished,
     trace,
     use_temp_db,
@@ -101,9 +102,7 @@ def test_learn_adjust_loads_the_preset_into_the_form(db):
 
 
 def new_experiment(db):
-    at = app_test().run()
-    at.switch_page("views/new_experiment.py").run()
-    no_exceptions(at)
+    at = open_page("views/new_experiment.py")
     return at
 
 
@@ -170,9 +169,7 @@ def test_new_experiment_ppo_preset_shows_ppo_fields_and_checks_them(db):
 
 
 def runs_page(db):
-    at = app_test().run()
-    at.switch_page("views/runs.py").run()
-    no_exceptions(at)
+    at = open_page("views/runs.py")
     return at
 
 
@@ -372,9 +369,7 @@ def test_friendly_messages_for_bad_run_links(db, link, message):
 
 
 def test_result_page_without_an_id_offers_the_runs(db, bon_run):
-    at = app_test().run()
-    at.switch_page("views/result.py").run()
-    no_exceptions(at)
+    at = open_page("views/result.py")
     at.selectbox(key="result_pick").set_value(bon_run).run()
     assert at.title[0].value == "example run"
 

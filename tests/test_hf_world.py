@@ -437,11 +437,10 @@ def test_batches_halve_on_out_of_memory_and_keep_the_smaller_size():
 def test_new_experiment_form_offers_the_hf_world_with_the_cli_fields(zoo, tmp_path, monkeypatch):
     from backend.cli import build_parser, config_from_args
     from db import api
-    from tests.app_support import app_test, no_exceptions, use_temp_db
+    from tests.app_support import no_exceptions, open_page, use_temp_db
 
     use_temp_db(tmp_path, monkeypatch)
-    at = app_test().run()
-    at.switch_page("views/new_experiment.py").run()
+    at = open_page("views/new_experiment.py")
     with pytest.raises(KeyError):
         at.text_input(key="f_hf.policy")  # toy world: no model fields
     at.selectbox(key="f_world").set_value("hf").run()

@@ -22,7 +22,7 @@ from backend.reproduce import (
     evaluate,
     plan,
 )
-from tests.app_support import app_test, no_exceptions
+from tests.app_support import no_exceptions, open_page
 from tests.jobs_support import WorkerProcess, cli, job_env, wait_for
 
 pytestmark = pytest.mark.timeout(300)
@@ -293,9 +293,7 @@ def test_cli_bad_input(tmp_path):
 def test_page_shows_the_latest_report(tiny_suite, monkeypatch):
     monkeypatch.setenv("GOODHART_DATA_DIR", tiny_suite["env"]["GOODHART_DATA_DIR"])
     monkeypatch.delenv("GOODHART_DB_URL", raising=False)
-    at = app_test().run()
-    at.switch_page("views/reproduction.py").run()
-    no_exceptions(at)
+    at = open_page("views/reproduction.py")
     claims = json.loads((tiny_suite["out"] / "claims.json").read_text())
     table = at.dataframe[0].value
     assert list(table["verdict"]) == [c["verdict"] for c in claims]
@@ -316,9 +314,7 @@ def test_page_button_runs_a_new_reproduction_through_a_real_worker(tmp_path, mon
     monkeypatch.setenv("GOODHART_REPRO_SIZES", "tiny,quick")
     from db import api
 
-    at = app_test().run()
-    at.switch_page("views/reproduction.py").run()
-    no_exceptions(at)
+    at = open_page("views/reproduction.py")
     assert "No reproduction yet" in at.info[0].value
     at.radio(key="repro_size").set_value("tiny").run()
     at.button(key="repro_start").click().run()
