@@ -344,6 +344,12 @@ def _stat(block: dict, label: str, key: str) -> list[float]:
     return [st[key] for st in block["per_seed"][label]]
 
 
+def _gold_lost(block: dict, label: str) -> list[float]:
+    """Per seed: gold lost from the curve's peak to its last point (peak - final)."""
+    peaks, finals = _stat(block, label, "gold_peak"), _stat(block, label, "gold_final")
+    return [p - f for p, f in zip(peaks, finals, strict=True)]
+
+
 def _seeds_text(flags: list[bool]) -> str:
     return f"{sum(flags)} of {len(flags)} seed{'s' if len(flags) > 1 else ''}"
 
@@ -383,27 +389,13 @@ def claim_single_bon(a: dict) -> dict:
 
 def claim_noise_and_mean(a: dict) -> dict:
     noisy, clean = a["bon"][f"{NOISES[0]:g}"], a["bon"].get("0")
-    loss_noisy = [
-        p - f
-        for p, f in zip(
-            _stat(noisy, "single_avg", "gold_peak"),
-            _stat(noisy, "single_avg", "gold_final"),
-            strict=True,
-        )
-    ]
+    loss_noisy = _gold_lost(noisy, "single_avg")
     mean_over = _stat(noisy, "mean", "overoptimization")
     mean_ok = [o >= OVEROPT_MIN for o in mean_over]
     parts = []
     worse = []
     if clean:
-        loss_clean = [
-            p - f
-            for p, f in zip(
-                _stat(clean, "single_avg", "gold_peak"),
-                _stat(clean, "single_avg", "gold_final"),
-                strict=True,
-            )
-        ]
+        loss_clean = _gold_lost(clean, "single_avg")
         worse = [n > c for n, c in zip(loss_noisy, loss_clean, strict=True)]
         parts.append(
             f"Single RM: gold lost from peak to n = N is {_ms(loss_noisy, '.2f')} with 25% "
