@@ -13,7 +13,8 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
-from app.results import fits_frame, members_frame, summary_frame, x_key
+from app.tables import CONVENTIONS, fits_frame, members_frame, summary_frame, x_key
+from backend.fits import FORMS, predict
 
 OBJECTIVE_COLOURS = {"mean": "#1f77b4", "wco": "#d62728", "uwo": "#2ca02c"}
 MEMBER_COLOURS = ["#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#ff7f0e"]
@@ -34,16 +35,11 @@ def _xs(points: list[dict], x: str) -> list[float]:
 
 
 def fit_line(fit: dict, d: np.ndarray) -> np.ndarray | None:
-    """Gao et al.'s forms at d = sqrt(KL): best-of-n d(α − βd), RL d(α − β log d)."""
-    form = str(fit.get("form", "")).lower()
-    a, b = fit.get("alpha"), fit.get("beta")
-    if a is None or b is None:
+    """The fitted form at d = sqrt(KL) (backend.fits.predict), or None when there is nothing to
+    draw (no coefficients, or a form this version does not know)."""
+    if fit.get("alpha") is None or fit.get("beta") is None or fit.get("form") not in FORMS:
         return None
-    if form.startswith("bon"):
-        return d * (a - b * d)
-    if form.startswith(("rl", "ppo")):
-        return d * (a - b * np.log(np.maximum(d, 1e-12)))
-    return None
+    return predict(fit["form"], fit["alpha"], fit["beta"], d)
 
 
 def fit_text(fit: dict) -> str:
@@ -228,8 +224,6 @@ def _layout(fig: go.Figure, x: str, ytitle: str, title: str | None) -> None:
 def report_html(title: str, result: dict, curves: list[dict], note: str = "") -> str:
     """A standalone HTML page (plotly.js inline, works offline): the curves against KL and
     sqrt KL, member accuracies, headline numbers, fits, the config and the conventions."""
-    from app.results import CONVENTIONS
-
     figs = [
         curves_figure(curves, "kl", title="Gold (solid) and proxy (dashed) against KL"),
         curves_figure(curves, "sqrt_kl", show_fits=True, title="Against √KL, with fits"),
@@ -252,10 +246,16 @@ def report_html(title: str, result: dict, curves: list[dict], note: str = "") ->
     body.append(f"<h2>Config</h2><pre>{html.escape(cfg)}</pre>")
     versions = json.dumps(result.get("versions", {}), indent=1)
     body.append(f"<h2>Versions</h2><pre>{html.escape(versions)}</pre>")
+    return html_page(title, body)
+
+
+def html_page(title: str, body: list[str], width_px: int = 1100) -> str:
+    """A standalone HTML page (the result report and the reproduction report): the title
+    escaped, the body's parts as given (already HTML), one small style sheet."""
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<title>{html.escape(title)}</title>"
-        "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}</style>"
-        "</head><body>" + "\n".join(body) + "</body></html>"
+        f"<style>body{{font-family:sans-serif;max-width:{width_px}px;margin:auto}}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 6px;"
+        "vertical-align:top}</style></head><body>" + "\n".join(body) + "</body></html>"
     )

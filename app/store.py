@@ -14,7 +14,7 @@ import numpy as np
 import streamlit as st
 
 from app.nav import PAGES
-from app.results import as_float
+from app.tables import as_float
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples"
 EXAMPLE_NAME = "toy-bon"
@@ -166,12 +166,12 @@ def curves_ahead(key: str, lams: list[float], members: tuple[int, ...], arrays) 
     curve_cache().ahead(keys, arrays, delay_s=AHEAD_DELAY_S)
 
 
-# ---- reproductions (backend/reproduce.py, db/reproduce.py) ------------------------------------
+# ---- reproductions (backend/reproduce/, db/reproduce.py) ---------------------------------------
 
 
 def latest_reproduction() -> dict | None:
     """The newest reproduction's manifest (made by the CLI or by this app), or None."""
-    from backend.reproduce import latest_manifest
+    from db.reproduce import latest_manifest
 
     return latest_manifest()
 
@@ -179,13 +179,9 @@ def latest_reproduction() -> dict | None:
 def start_reproduction(seeds: int, size: str) -> dict:
     """Queue the suite's experiments (finished ones with the same config are reused) and record
     the new reproduction. Returns its manifest."""
-    from backend import reproduce
-    from db.reproduce import submit_suite
+    from db.reproduce import start
 
-    specs = reproduce.plan(seeds, size)
-    manifest = reproduce.new_manifest(specs, size, seeds, submit_suite(specs), source="app")
-    reproduce.save_manifest(manifest)
-    return manifest
+    return start(seeds, size, source="app")
 
 
 def reproduction_status(runs: dict[str, str]) -> dict[str, dict]:
@@ -195,19 +191,10 @@ def reproduction_status(runs: dict[str, str]) -> dict[str, dict]:
 
 
 def reproduction_report(manifest: dict) -> dict:
-    """{analysis, claims} of a reproduction whose runs are done: read from its folder, or
-    computed once (a few seconds: every curve from the stored score matrices) and saved there."""
-    from backend import reproduce
-    from db.reproduce import build
+    """{analysis, claims} of a reproduction whose runs are done (computed once, then read)."""
+    from db.reproduce import report_of
 
-    folder = reproduce.registry() / manifest["id"]
-    try:
-        return {
-            "analysis": json.loads((folder / "analysis.json").read_text()),
-            "claims": json.loads((folder / "claims.json").read_text()),
-        }
-    except (OSError, json.JSONDecodeError):
-        return build(manifest, app_root())
+    return report_of(manifest, app_root())
 
 
 # ---- the shipped example -----------------------------------------------------------------------

@@ -1,4 +1,8 @@
-"""Command line: `python -m backend run --preset toy-bon --seed 0 --out RESULT.json`.
+"""The science commands of `python -m backend`: run, build-assets; and the options that define
+an experiment (shared with db/cli.py's submit). backend/__main__.py puts them together with the
+job commands (db/cli.py) and the report command (app/cli.py).
+
+    python -m backend run --preset toy-bon --seed 0 --out RESULT.json
 
 Exit codes: 0 done, 2 bad input (the message names the option and its allowed range; nothing is
 written), 1 the experiment itself failed.
@@ -10,9 +14,9 @@ import argparse
 import dataclasses
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from backend import jobs_cli
 from backend.config import ConfigError, ExperimentConfig, HfWorldConfig, validate
 from backend.presets import PRESETS, get_preset
 
@@ -95,8 +99,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from backend.cache import ArtifactCache
     from backend.experiment import run_experiment
+    from backend.objectives import Objective
+    from backend.summary import SINGLE_AVG
+    from backend.worlds.registry import check_world
 
-    cfg = config_from_args(args)
+    cfg = check_world(config_from_args(args))
 
     def progress(frac: float, msg: str) -> None:
         if not args.quiet:
@@ -111,7 +118,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"wrote {args.out} in {out.result['timings']['total_s']:.1f} s", file=sys.stderr)
     labels = [c["label"] for c in out.result["curves"]]  # PPO: its one curve
     if cfg.method == "bon":
-        labels = ["single_avg", "mean", "wco", next(k for k in s if k.startswith("uwo"))]
+        uwo = Objective("uwo", lam=cfg.bon.uwo_lambda).label
+        labels = [SINGLE_AVG, "mean", "wco", uwo]
     for label in labels:
         st = s[label]
         print(
@@ -123,22 +131,26 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_build_assets(args: argparse.Namespace) -> int:
-    from backend import assets
     from backend.config import SftConfig
-    from backend.worlds import WORLDS, get_world
+    from backend.worlds.registry import get_world, load_worlds
+    from backend.worlds.sft import SftWorld, shipped_sft_dir, write_sft
 
-    for name in args.worlds or sorted(WORLDS):
+    sft_worlds = sorted(n for n, cls in load_worlds().items() if issubclass(cls, SftWorld))
+    for name in args.worlds or sft_worlds:
+        if name not in sft_worlds:
+            raise ConfigError("WORLD", f"must be one of {', '.join(sft_worlds)}; got {name!r}")
         world = get_world(name)
-        folder = assets.shipped_sft_dir(world)
-        assets.write_sft(world, SftConfig(), folder, lambda f, m: print(m, file=sys.stderr))
+        folder = shipped_sft_dir(world)
+        write_sft(world, SftConfig(), folder, lambda f, m: print(m, file=sys.stderr))
         print(f"wrote {folder}")
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m backend", description="Goodhart Lab engine")
-    sub = parser.add_subparsers(dest="command", required=True)
+Registrar = Callable[[argparse._SubParsersAction], None]
 
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the science commands (run, build-assets) to `python -m backend`'s subcommands."""
     run = sub.add_parser("run", help="run one experiment and write RESULT.json")
     add_experiment_options(run)
     run.add_argument("--out", required=True, help="RESULT.json path")
@@ -150,12 +162,21 @@ def build_parser() -> argparse.ArgumentParser:
     build = sub.add_parser("build-assets", help="retrain the shipped SFT policies")
     build.add_argument("worlds", nargs="*")
     build.set_defaults(func=cmd_build_assets)
-    jobs_cli.register(sub)
+
+
+def build_parser(registrars: tuple[Registrar, ...] = (register,)) -> argparse.ArgumentParser:
+    """The parser with the commands each registrar adds (default: the science commands only;
+    backend/__main__.py passes every layer's)."""
+    parser = argparse.ArgumentParser(prog="python -m backend", description="Goodhart Lab engine")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in registrars:
+        add(sub)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, registrars: tuple[Registrar, ...] = (register,)) -> int:
+    """Parse and run one command; a ConfigError (bad input) prints its message and exits 2."""
+    args = build_parser(registrars).parse_args(argv)
     try:
         return args.func(args)
     except ConfigError as e:

@@ -18,7 +18,6 @@ import dataclasses
 import json
 import platform
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,20 +28,17 @@ import torch
 from backend import assets
 from backend.best_of_n import bon_curves
 from backend.cache import ArtifactCache, stable_hash
-from backend.config import HF_WORLD, ExperimentConfig, validate
+from backend.config import ExperimentConfig, validate
 from backend.objectives import standard_objectives, standardize
 from backend.policy import sample_answers
+from backend.ppo import run_ppo
 from backend.preferences import PreferenceSplit, make_preferences
-from backend.reward_models import build_proxy, heldout_accuracy, score, train_proxy, unique_rows
+from backend.reward_models import heldout_accuracy, score, train_proxy, unique_rows
+from backend.runtime import Progress, RunContext
+from backend.seeding import stage_seed, torch_generator
 from backend.summary import summarize_curves
-from backend.worlds import World, get_world
-from backend.worlds.hf import HfWorld
-
-Progress = Callable[[float, str], None]
-
-
-class Cancelled(Exception):
-    """Raised at a stage boundary when should_stop() says so."""
+from backend.worlds.base import World
+from backend.worlds.registry import check_prompt_counts, make_world
 
 
 @dataclass
@@ -53,25 +49,6 @@ class ExperimentOutput:
 
     result: dict
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-def stage_seed(seed: int, stage: str, *extra: int) -> np.random.SeedSequence:
-    """An independent, reproducible random stream per (experiment seed, stage, extra...)."""
-    return np.random.SeedSequence([seed, zlib.crc32(stage.encode()), *extra])
-
-
-def torch_generator(seq: np.random.SeedSequence, device: torch.device) -> torch.Generator:
-    gen = torch.Generator(device=device)
-    gen.manual_seed(int(seq.generate_state(1, dtype=np.uint64)[0] >> 1))
-    return gen
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was asked for, but torch sees no CUDA device")
-    return torch.device(name)
 
 
 def versions() -> dict:
@@ -88,40 +65,22 @@ def versions() -> dict:
     }
 
 
-class Runner:
-    """Runs the stages of one experiment; keeps timings, progress and cancellation in one place."""
+class Runner(RunContext):
+    """Runs the stages of one experiment: the shared ones (initial policy, preference pairs,
+    proxies) here, then the method's (best-of-n here, PPO in backend/ppo.py)."""
 
     def __init__(self, cfg: ExperimentConfig, cache: ArtifactCache, progress, should_stop):
-        self.cfg = validate(cfg)
-        self.cache = cache
-        self.progress = progress or (lambda frac, msg: None)
-        self.should_stop = should_stop or (lambda: False)
-        self.device = resolve_device(cfg.device)
+        super().__init__(validate(cfg), cache, progress, should_stop)
         self.world: World = make_world(cfg, self.device)
-        self.timings: dict[str, float] = {}
-
-    def stage(self, name: str, frac: float, message: str) -> None:
-        if self.should_stop():
-            raise Cancelled(f"cancelled before {name}")
-        self.progress(frac, message)
-
-    def timed(self, name: str, fn, *args):
-        t0 = time.perf_counter()
-        out = fn(*args)
-        self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t0
-        return out
+        check_prompt_counts(cfg, len(self.world.prompts()))
 
     # ---- stages -------------------------------------------------------------------------------
 
     def sft(self):
-        if isinstance(self.world, HfWorld):  # no SFT stage: the loaded model is the policy
-            self.stage("sft", 0.0, f"loading the policy {self.cfg.hf.policy}")
-            return self.timed("sft_s", self.world.load_policy), self.world.key
-        self.stage("sft", 0.0, "loading the SFT policy")
-        policy, key = self.timed(
-            "sft_s", assets.load_sft_policy, self.world, self.cfg.sft, self.cache
-        )
-        return policy.to(self.device), key
+        """The initial policy and its key (the SFT policy of a toy world, or the hf world's
+        loaded policy: the world knows which)."""
+        self.stage("sft", 0.0, self.world.initial_policy_message)
+        return self.timed("sft_s", self.world.initial_policy, self.cfg, self.cache, self.device)
 
     def preferences(self, sft_key: str) -> tuple[str, PreferenceSplit, PreferenceSplit]:
         self.stage("preferences", 0.05, "sampling and labelling preference pairs")
@@ -144,10 +103,7 @@ class Runner:
     def member(self, prefs_key: str, i: int, train, heldout):
         rm = dataclasses.asdict(self.cfg.reward_models)
         rm.pop("members")  # member i does not depend on how many others there are
-        if isinstance(self.world, HfWorld):  # plus the proxy base (toy keys stay as they were)
-            key = stable_hash(prefs_key, rm, i, self.world.proxy_key)
-        else:
-            key = stable_hash(prefs_key, rm, i)
+        key = stable_hash(prefs_key, rm, i, *self.world.proxy_key_parts())
 
         def build(folder: Path) -> None:
             seq = stage_seed(self.cfg.seed, "proxy", i)
@@ -167,11 +123,8 @@ class Runner:
         return key, proxy, stats
 
     def new_proxy(self, seed: int):
-        """A proxy with a newly initialized head: the SFT policy's first blocks (toy worlds) or
-        the proxy base (the hf world)."""
-        if isinstance(self.world, HfWorld):
-            return self.world.build_proxy(seed)
-        return build_proxy(self.policy, self.cfg.reward_models.layers, seed)
+        """A proxy with a newly initialized head, as the world builds them."""
+        return self.world.new_proxy(self.policy, self.cfg.reward_models, seed)
 
     def samples(self, sft_key: str) -> tuple[str, dict[str, np.ndarray]]:
         P, N = self.cfg.bon.num_prompts, self.cfg.bon.samples
@@ -292,23 +245,13 @@ class Runner:
             "prompt_idx": samples["prompt_idx"],
             "answers": samples["answers"],
             "prompts": np.array([world.prompts()[i] for i in samples["prompt_idx"]]),
-            "vocab": np.array(world.tokenizer.convert_ids_to_tokens(range(len(world.tokenizer)))),
+            "vocab": world.vocab(),
         }
         return result, arrays
 
     def run_ppo(self, sft_key, member_keys, proxies, reward_models) -> tuple[dict, dict]:
         """PPO against one objective of the same (cached) proxies as best-of-n: backend/ppo.py."""
-        from backend.ppo import run_ppo  # late: backend.ppo imports this module's seed helpers
-
         return run_ppo(self, proxies, reward_models)
-
-
-def make_world(cfg: ExperimentConfig, device: torch.device) -> World:
-    """The world of a config: a shared toy world by name, or a Hugging Face world built from
-    cfg.hf (models and prompts loaded on `device`)."""
-    if cfg.world == HF_WORLD:
-        return HfWorld(cfg.hf, device)
-    return get_world(cfg.world)
 
 
 def run_experiment(

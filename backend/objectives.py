@@ -17,10 +17,16 @@ Works on numpy arrays and torch tensors alike (PPO scores in torch, best-of-n in
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
-import torch
+
+from backend.config import PpoConfig
+
+NAMES = ("single", "mean", "wco", "uwo")
+_SINGLE = re.compile(r"single #(\d+)")
+_UWO = re.compile(r"uwo \(lambda=([^)]+)\)")
 
 
 def mean(r):
@@ -28,8 +34,9 @@ def mean(r):
 
 
 def wco(r):
-    """Worst-case optimization: the lowest member."""
-    return r.amin(-1) if isinstance(r, torch.Tensor) else r.min(-1)
+    """Worst-case optimization: the lowest member (torch tensors have .amin, numpy arrays .min;
+    duck-typed so this module does not import torch)."""
+    return r.amin(-1) if hasattr(r, "amin") else r.min(-1)
 
 
 def population_var(r):
@@ -55,7 +62,7 @@ class Objective:
     lam: float | None = None
 
     def __post_init__(self) -> None:
-        if self.name not in ("single", "mean", "wco", "uwo"):
+        if self.name not in NAMES:
             raise ValueError(f"objective must be single, mean, wco or uwo; got {self.name!r}")
         if self.name == "single" and self.member is None:
             raise ValueError("the single objective needs a member index")
@@ -73,6 +80,27 @@ class Objective:
         if self.name == "wco":
             return wco(r)
         return uwo(r, self.lam)
+
+    @classmethod
+    def from_label(cls, label: str, lam: float | None = None) -> Objective:
+        """The objective a label names: "single #2", "mean", "wco", "uwo (lambda=0.5)", or a
+        bare "uwo" with `lam`. The inverse of `label`; ValueError for anything else."""
+        if m := _SINGLE.fullmatch(label):
+            return cls("single", member=int(m.group(1)))
+        if m := _UWO.fullmatch(label):
+            return cls("uwo", lam=float(m.group(1)))
+        if label == "uwo":
+            return cls("uwo", lam=None if lam is None else float(lam))
+        return cls(label)
+
+    @classmethod
+    def of_ppo(cls, cfg: PpoConfig) -> Objective:
+        """The objective a PPO config optimizes."""
+        return cls(
+            cfg.objective,
+            member=cfg.member if cfg.objective == "single" else None,
+            lam=cfg.uwo_lambda if cfg.objective == "uwo" else None,
+        )
 
     @property
     def label(self) -> str:

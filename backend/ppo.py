@@ -32,7 +32,6 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -44,10 +43,9 @@ from backend.kl_control import make_kl_controller
 from backend.objectives import Objective, standardize
 from backend.policy import sample_answers
 from backend.reward_models import score
+from backend.runtime import RunContext
+from backend.seeding import stage_seed, torch_generator
 from backend.worlds.base import World
-
-if TYPE_CHECKING:
-    from backend.experiment import Runner
 
 RewardFn = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (B,), (B, T) -> (B,)
 
@@ -298,31 +296,23 @@ def train_ppo(
 # ---- the experiment: PPO against one objective of the best-of-n proxies ------------------------
 
 
-def ppo_objective(cfg: PpoConfig) -> Objective:
-    return Objective(
-        cfg.objective,
-        member=cfg.member if cfg.objective == "single" else None,
-        lam=cfg.uwo_lambda if cfg.objective == "uwo" else None,
-    )
-
-
-def run_ppo(runner: Runner, proxies: list, reward_models: list[dict]) -> tuple[dict, dict]:
-    """PPO for `runner.cfg` against the trained proxies; returns (result, arrays) like best-of-n.
+def run_ppo(ctx: RunContext, proxies: list, reward_models: list[dict]) -> tuple[dict, dict]:
+    """PPO for `ctx.cfg` against the trained proxies; returns (result, arrays) like best-of-n.
 
     On the CPU it runs on one thread (restored afterwards): on the idle 2-core machine two threads
     were only about 1.4x faster, and on the same machine busy with other work they made a PPO
     step up to 15x slower (0.27 s against 4.6 s; benchmarks/bench_ppo.py compares the two).
     """
     threads = torch.get_num_threads()
-    if runner.device.type == "cpu":
+    if ctx.device.type == "cpu":
         torch.set_num_threads(1)
     try:
-        return _run_ppo(runner, proxies, reward_models)
+        return _run_ppo(ctx, proxies, reward_models)
     finally:
         torch.set_num_threads(threads)
 
 
-def _run_ppo(runner: Runner, proxies: list, reward_models: list[dict]) -> tuple[dict, dict]:
+def _run_ppo(ctx: RunContext, proxies: list, reward_models: list[dict]) -> tuple[dict, dict]:
     """The body of run_ppo.
 
     Standardization: each member to mean 0, std 1 (population) over `norm_samples` answers of the
@@ -331,10 +321,8 @@ def _run_ppo(runner: Runner, proxies: list, reward_models: list[dict]) -> tuple[
     mean 0 and std 1. The held-out prompts depend on the seed only, so every objective of one
     seed is evaluated on the same prompts, with the same sampling seed at each step.
     """
-    from backend.experiment import stage_seed, torch_generator
-
-    cfg, pc, world, device = runner.cfg, runner.cfg.ppo, runner.world, runner.device
-    objective = ppo_objective(pc)
+    cfg, pc, world, device = ctx.cfg, ctx.cfg.ppo, ctx.world, ctx.device
+    objective = Objective.of_ppo(pc)
     t0 = time.perf_counter()
 
     split = np.random.default_rng(stage_seed(cfg.seed, "ppo-prompts"))
@@ -345,10 +333,10 @@ def _run_ppo(runner: Runner, proxies: list, reward_models: list[dict]) -> tuple[
     def member_scores(prompt_idx: np.ndarray, answers: np.ndarray) -> np.ndarray:
         return np.stack([score(p, world, prompt_idx, answers) for p in proxies], -1)  # (B, K)
 
-    runner.stage("ppo", 0.4, "standardizing the proxies on the initial policy's answers")
+    ctx.stage("ppo", 0.4, "standardizing the proxies on the initial policy's answers")
     norm = stage_seed(cfg.seed, "ppo-norm")
     idx = np.random.default_rng(norm).choice(train_prompts, size=pc.norm_samples)
-    answers = sample_answers(runner.policy, world, idx, torch_generator(norm, device))
+    answers = sample_answers(ctx.policy, world, idx, torch_generator(norm, device))
     _, mu, sd = standardize(member_scores(idx, answers), axis=0)  # (K,) each
     for rm, m, s in zip(reward_models, mu, sd, strict=True):
         rm["standardization"] = {"mean": float(m), "std": float(s)}
@@ -356,7 +344,7 @@ def _run_ppo(runner: Runner, proxies: list, reward_models: list[dict]) -> tuple[
     def reward_fn(prompt_idx: np.ndarray, answers: np.ndarray) -> np.ndarray:
         return objective((member_scores(prompt_idx, answers) - mu) / sd)  # (B,)
 
-    ref = runner.policy.eval()
+    ref = ctx.policy.eval()
     policy = copy.deepcopy(ref)
     value = ValueModel(ref)
     points, samples, final = [], [], {}
@@ -402,18 +390,16 @@ def _run_ppo(runner: Runner, proxies: list, reward_models: list[dict]) -> tuple[
                 }
             )
         final.update(gold=gold.reshape(P, N), proxy=members.reshape(P, N, -1), answers=answers)
-        runner.timings["ppo_eval_s"] = runner.timings.get("ppo_eval_s", 0.0) + (
-            time.perf_counter() - t_eval
-        )
+        ctx.add_time("ppo_eval_s", time.perf_counter() - t_eval)
 
     def on_step(step: int, stats: dict) -> None:
         last = points[-1] if points else None
         msg = f"PPO step {step}/{pc.steps}"
         if last is not None:
             msg += f" (step {last['step']}: gold {last['gold']:+.2f}, kl {last['kl']:.2f})"
-        runner.stage("ppo", 0.45 + 0.55 * step / pc.steps, msg)
+        ctx.stage("ppo", 0.45 + 0.55 * step / pc.steps, msg)
 
-    runner.timings["ppo_norm_s"] = time.perf_counter() - t0
+    ctx.timings["ppo_norm_s"] = time.perf_counter() - t0
     t_train = time.perf_counter()
     history = train_ppo(
         policy, ref, value, world, reward_fn, pc, train_prompts,
@@ -421,7 +407,7 @@ def _run_ppo(runner: Runner, proxies: list, reward_models: list[dict]) -> tuple[
         torch_generator(stage_seed(cfg.seed, "ppo-rollout"), device),
         evaluate, on_step,
     )  # fmt: skip
-    runner.timings["ppo_s"] = time.perf_counter() - t_train - runner.timings["ppo_eval_s"]
+    ctx.timings["ppo_s"] = time.perf_counter() - t_train - ctx.timings["ppo_eval_s"]
 
     kl_label = f"KL target {pc.kl_target:g}" if pc.kl_target > 0 else f"beta={pc.kl_coef:g}"
     curve = {
@@ -455,6 +441,6 @@ def _run_ppo(runner: Runner, proxies: list, reward_models: list[dict]) -> tuple[
         "prompt_idx": eval_prompts,
         "answers": final["answers"].reshape(len(eval_prompts), pc.eval_samples, -1),
         "prompts": np.array([prompts[i] for i in eval_prompts]),
-        "vocab": np.array(world.tokenizer.convert_ids_to_tokens(range(len(world.tokenizer)))),
+        "vocab": world.vocab(),
     }
     return result, arrays

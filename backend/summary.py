@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+SINGLE_AVG = "single_avg"  # the summary's label of the single members averaged pointwise
+
 
 def curve_stats(points: list[dict], x: str = "n") -> dict:
     gold = np.array([p["gold"] for p in points])
@@ -45,7 +47,7 @@ def summarize_curves(curves: list[dict]) -> dict:
     out = {}
     singles = [c for c in curves if c["objective"] == "single"]
     if singles:
-        out["single_avg"] = curve_stats(average_points(singles), x)
+        out[SINGLE_AVG] = curve_stats(average_points(singles), x)
     for c in curves:
         out[c["label"]] = curve_stats(c["points"], x)
     return out

@@ -23,7 +23,8 @@ import torch
 
 from backend.cache import ArtifactCache
 from backend.experiment import Runner, run_experiment
-from backend.ppo import ValueModel, ppo_objective, ppo_step
+from backend.objectives import Objective
+from backend.ppo import ValueModel, ppo_step
 from backend.presets import get_preset
 from backend.reward_models import score
 
@@ -32,7 +33,7 @@ def step_rate(runner: Runner, proxies, steps: int, repeats: int) -> list[float]:
     """Seconds per PPO step, `repeats` times; the reward is the preset's objective (raw scores:
     standardization does not change the cost)."""
     cfg, world = runner.cfg.ppo, runner.world
-    objective = ppo_objective(cfg)
+    objective = Objective.of_ppo(cfg)
 
     def reward(prompt_idx, answers):
         return objective(np.stack([score(p, world, prompt_idx, answers) for p in proxies], -1))

@@ -76,17 +76,17 @@ def setup(pairs: int):
     """(world, SFT policy, toy-ppo config, training pairs): the default toy-bon preferences."""
     import dataclasses
 
-    from backend import assets
     from backend.cache import ArtifactCache
-    from backend.experiment import stage_seed
     from backend.preferences import make_preferences
     from backend.presets import get_preset
-    from backend.worlds import get_world
+    from backend.seeding import stage_seed
+    from backend.worlds.registry import get_world
+    from backend.worlds.sft import load_sft_policy
 
     cfg = get_preset("toy-ppo").replace(device="cpu")
     world = get_world(cfg.world)
     with tempfile.TemporaryDirectory() as tmp:  # the shipped SFT policy; never trains here
-        sft, _ = assets.load_sft_policy(world, cfg.sft, ArtifactCache(root=Path(tmp)))
+        sft, _ = load_sft_policy(world, cfg.sft, ArtifactCache(root=Path(tmp)))
     prefs = dataclasses.replace(cfg.preferences, pairs=pairs, eval_pairs=10)
     train, _ = make_preferences(world, sft, prefs, stage_seed(0, "prefs"))
     return world, sft.eval(), cfg, train

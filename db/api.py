@@ -47,10 +47,13 @@ def submit(cfg: ExperimentConfig | dict, name: str | None = None, enqueue: bool 
     """Validate, store as queued, and enqueue. Returns the new id. Raises ConfigError for a bad
     config, ValueError for a name over 200 characters; if the queue cannot be reached the
     experiment is marked failed with that error and the error is raised. enqueue=False: the
-    caller runs it itself at once (db.worker.Worker.run_here)."""
+    caller runs it itself at once (db.worker.Worker.run_here). The world's checks (its files,
+    the hub, its prompts) run here, once per submission."""
+    from backend.worlds.registry import check_world  # the worlds import torch
+
     if isinstance(cfg, dict):
         cfg = ExperimentConfig.from_dict(cfg)
-    cfg = validate(cfg)
+    cfg = check_world(validate(cfg))
     if name is not None and len(name) > NAME_MAX:
         raise ValueError(f"name: at most {NAME_MAX} characters, got {len(name)}")
     eid = new_id()

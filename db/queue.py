@@ -10,6 +10,7 @@ must then share the database (GOODHART_DB_URL, e.g. PostgreSQL) and the data fol
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from functools import cache
 
 from huey import Huey, RedisHuey, SqliteHuey
@@ -23,10 +24,21 @@ TASK_NAME = "run_experiment"
 QUEUE_FILE = "queue.sqlite3"
 
 
-def _run_experiment(experiment_id: str) -> None:
-    from db.worker import run_job
+_handler: Callable[[str], None] | None = None
 
-    run_job(experiment_id)
+
+def set_handler(handler: Callable[[str], None] | None) -> None:
+    """What runs a dequeued experiment in this process: the worker sets its own (db/worker.py),
+    so this module does not need to know about workers."""
+    global _handler
+    _handler = handler
+
+
+def _run_experiment(experiment_id: str) -> None:
+    """The Huey task: hand the id to this process's worker."""
+    if _handler is None:
+        raise RuntimeError("experiments run inside a worker: python -m backend worker")
+    _handler(experiment_id)
 
 
 @cache

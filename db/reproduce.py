@@ -1,4 +1,5 @@
-"""The reproduction suite's experiments (backend/reproduce.py) in the database, like any others.
+"""The reproduction suite (backend/reproduce/) in the database, and the reports kept for the app:
+the one place that stores reproductions.
 
 - `run_here(specs)` (the CLI): each experiment reuses a finished one with the same config, or is
   created and run in this process, claimed and stored exactly as a worker does it
@@ -7,17 +8,25 @@
   queue for the workers; the page follows their progress.
 - `status(runs)`, `build(manifest)`: the state of a reproduction's runs, and, once all are done,
   its analysis, claims and report.md (written next to its manifest).
+- Reports: <data>/reproductions/<id>/ holds manifest.json (which runs, which size and seeds), and
+  once built analysis.json, claims.json and report.md; `latest_manifest()` is what the app shows.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import select
 
-from backend import reproduce
-from backend.reproduce import Spec
+from backend.cache import data_dir
+from backend.reproduce.analysis import analyze
+from backend.reproduce.claims import evaluate
+from backend.reproduce.plan import Spec, plan, specs_of
+from backend.reproduce.report import report_markdown
 from db import api
 from db.engine import reading
 from db.models import Experiment as E
@@ -80,7 +89,7 @@ def status(runs: dict[str, str]) -> dict[str, dict]:
 def build(manifest: dict, app_url: str) -> dict:
     """The analysis, claims and report.md of a reproduction whose runs are all done; also written
     to its folder (analysis.json, claims.json, report.md) so the app reads them back."""
-    specs = reproduce.specs_of(manifest)
+    specs = specs_of(manifest)
     runs = manifest["runs"]
     results, arrays = {}, {}
     for s in specs:
@@ -90,11 +99,82 @@ def build(manifest: dict, app_url: str) -> dict:
         results[s.key] = exp["result"]
         if s.method == "bon":
             arrays[s.key] = api.load_arrays(runs[s.key])
-    analysis = reproduce.analyze(specs, results, arrays)
-    claims = reproduce.evaluate(analysis)
-    markdown = reproduce.report_markdown(manifest, claims, analysis, runs, app_url)
-    folder = reproduce.registry() / manifest["id"]
-    reproduce.save_json(folder / "analysis.json", analysis)
-    reproduce.save_json(folder / "claims.json", claims)
+    analysis = analyze(specs, results, arrays)
+    claims = evaluate(analysis)
+    markdown = report_markdown(manifest, claims, analysis, runs, app_url)
+    folder = registry() / manifest["id"]
+    save_json(folder / "analysis.json", analysis)
+    save_json(folder / "claims.json", claims)
     (folder / "report.md").write_text(markdown)
     return {"analysis": analysis, "claims": claims, "markdown": markdown}
+
+
+def report_of(manifest: dict, app_url: str) -> dict:
+    """{analysis, claims} of a reproduction whose runs are done: read from its folder, or built
+    once (a few seconds: every curve from the stored score matrices) and saved there."""
+    folder = registry() / manifest["id"]
+    try:
+        return {
+            "analysis": json.loads((folder / "analysis.json").read_text()),
+            "claims": json.loads((folder / "claims.json").read_text()),
+        }
+    except (OSError, json.JSONDecodeError):
+        return build(manifest, app_url)
+
+
+def start(seeds: int, size: str, source: str) -> dict:
+    """Queue the suite's experiments for the workers (finished ones with the same config are
+    reused) and record the new reproduction. Returns its manifest."""
+    manifest = new_manifest(size, seeds, submit_suite(plan(seeds, size)), source=source)
+    save_manifest(manifest)
+    return manifest
+
+
+# ---- the reports on disk: where the app finds reproductions ------------------------------------
+
+
+def registry() -> Path:
+    """<data>/reproductions/: one folder per reproduction (manifest.json, then the report)."""
+    return data_dir() / "reproductions"
+
+
+def new_manifest(size: str, seeds: int, runs: dict[str, str], **extra) -> dict:
+    """A new reproduction's manifest: its id (a timestamp), size, seeds and {spec key: run id}."""
+    t = datetime.now(UTC)
+    rid = t.strftime("%Y%m%d-%H%M%S-%f")
+    return {
+        "id": rid,
+        "created_at": t.isoformat(timespec="seconds"),
+        "size": size,
+        "seeds": list(range(seeds)),
+        "runs": runs,  # spec key -> experiment id
+        **extra,
+    }
+
+
+def save_json(path: Path, obj) -> None:
+    """Write JSON through a temporary file and a rename (readers never see half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1, allow_nan=True))
+    tmp.replace(path)
+
+
+def save_manifest(manifest: dict) -> Path:
+    folder = registry() / manifest["id"]
+    save_json(folder / "manifest.json", manifest)
+    return folder
+
+
+def latest_manifest() -> dict | None:
+    """The newest reproduction's manifest (by creation time), or None."""
+    root = registry()
+    if not root.exists():
+        return None
+    found = []
+    for p in root.glob("*/manifest.json"):
+        try:
+            found.append(json.loads(p.read_text()))
+        except (OSError, json.JSONDecodeError):
+            continue
+    return max(found, key=lambda m: m["created_at"] + m["id"]) if found else None

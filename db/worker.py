@@ -43,14 +43,6 @@ SWEEP_S = 60.0  # how often a worker looks for dead runs and lost messages
 POLL_S = 0.2  # SQLite queue: how often an idle worker looks for work (Redis blocks instead)
 
 log = logging.getLogger("goodhart.worker")
-_active: Worker | None = None
-
-
-def run_job(experiment_id: str) -> None:
-    """The Huey task: run one experiment in this process's worker."""
-    if _active is None:
-        raise RuntimeError("experiments run inside a worker: python -m backend worker")
-    _active.execute(experiment_id)
 
 
 def _process_alive(pid: int) -> bool:
@@ -132,7 +124,8 @@ class Worker:
             return
         from backend.cache import ArtifactCache
         from backend.config import ExperimentConfig
-        from backend.experiment import Cancelled, run_experiment
+        from backend.experiment import run_experiment
+        from backend.runtime import Cancelled
 
         self.current = eid
         t0 = time.perf_counter()
@@ -191,8 +184,7 @@ class Worker:
 
     def serve(self) -> None:
         """Run jobs until SIGTERM or SIGINT."""
-        global _active
-        _active = self
+        queue.set_handler(self.execute)
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
         get_engine()
@@ -218,7 +210,7 @@ class Worker:
                     self.stop.wait(POLL_S)
         finally:
             self.exited.set()
-            _active = None
+            queue.set_handler(None)
         log.info("stopped")
 
 

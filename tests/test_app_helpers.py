@@ -7,18 +7,20 @@ import json
 import numpy as np
 import pytest
 
-from app import charts, results
+from app import answers, charts, describe, tables
 from backend.config import ConfigError
+from backend.export import curves_csv
+from backend.worlds.base import decode_tokens
 from tests.app_support import example
 
 VOCAB = np.array(["[PAD]", "[EOS]", "[UNK]", "apple", "pear", "um"])
 
 
 def test_decode_stops_at_eos_and_pad():
-    assert results.decode(np.array([3, 4, 1, 5, 0]), VOCAB) == "apple pear"
-    assert results.decode(np.array([5, 0, 3]), VOCAB) == "um"
+    assert decode_tokens(np.array([3, 4, 1, 5, 0])[None], VOCAB)[0] == "apple pear"
+    assert decode_tokens(np.array([5, 0, 3])[None], VOCAB)[0] == "um"
     bpe = np.array(["Ġhello", "Ġworld", "<|endoftext|>"])
-    assert results.decode(np.array([0, 1, 2, 0]), bpe) == "hello world"
+    assert decode_tokens(np.array([0, 1, 2, 0])[None], bpe)[0] == "hello world"
 
 
 def tiny_arrays() -> dict:
@@ -31,37 +33,37 @@ def tiny_arrays() -> dict:
 
 def test_explore_prompt_ranks_distinct_answers_by_the_objective():
     a = tiny_arrays()
-    mean = results.explore_prompt(a, 0, "mean", 0.5, [0, 1], n=4)
+    mean = answers.explore_prompt(a, 0, "mean", 0.5, [0, 1], n=4)
     # mean: apple 2.0, pear 2.0 (twice), "apple pear" 0.0; ties keep the first drawn
     assert list(mean["answer"]) == ["apple", "pear", "apple pear"]
     assert list(mean["copies"]) == [1, 2, 1]
     assert mean["spread"][0] == pytest.approx(1.0)  # population std of (1, 3)
-    wco = results.explore_prompt(a, 0, "wco", 0.5, [0, 1], n=4)
+    wco = answers.explore_prompt(a, 0, "wco", 0.5, [0, 1], n=4)
     assert wco["answer"][0] == "pear" and wco["gold"][0] == -1.0
-    uwo = results.explore_prompt(a, 0, "uwo", 1.0, [0, 1], n=4)
+    uwo = answers.explore_prompt(a, 0, "uwo", 1.0, [0, 1], n=4)
     assert uwo["objective"][0] == pytest.approx(2.0)  # pear: 2 - 1 * 0; apple: 2 - 1 * 1
-    single = results.explore_prompt(a, 0, "single #1", 0.5, [0, 1], n=4)
+    single = answers.explore_prompt(a, 0, "single #1", 0.5, [0, 1], n=4)
     assert single["answer"][0] == "apple"
 
 
 def test_picks_by_objective_match_the_explorer_for_the_same_draw():
     _, arrays = example()
-    arrays = results.as_float(arrays)
+    arrays = tables.as_float(arrays)
     names = ["mean", "wco", "uwo", "single #0"]
-    picks = results.picks_by_objective(arrays, 1, names, 0.5, [0, 1, 2, 3, 4], n=64, seed=3)
+    picks = answers.picks_by_objective(arrays, 1, names, 0.5, [0, 1, 2, 3, 4], n=64, seed=3)
     for name, answer in zip(picks["objective"], picks["picked answer"], strict=True):
-        top = results.explore_prompt(arrays, 1, name, 0.5, [0, 1, 2, 3, 4], n=64, seed=3)
+        top = answers.explore_prompt(arrays, 1, name, 0.5, [0, 1, 2, 3, 4], n=64, seed=3)
         assert top["answer"][0] == answer
 
 
 def test_curves_csv_and_json_round_trip():
     result, _ = example()
-    csv = results.curves_csv(result["curves"])
+    csv = curves_csv(result["curves"])
     header = csv.splitlines()[0].split(",")
     assert {"label", "objective", "n", "kl", "sqrt_kl", "gold", "proxy"} <= set(header)
     assert len(csv.splitlines()) == 1 + sum(len(c["points"]) for c in result["curves"])
-    assert json.loads(results.result_json(result)) == json.loads(json.dumps(result))
-    changed = json.loads(results.result_json(result, result["curves"][:1]))
+    assert json.loads(tables.result_json(result)) == json.loads(json.dumps(result))
+    changed = json.loads(tables.result_json(result, result["curves"][:1]))
     assert len(changed["curves"]) == 1 and "recomputed" in changed["note"]
 
 
@@ -70,8 +72,8 @@ def test_config_differences_ignore_the_unused_method_stage():
 
     a = ExperimentConfig().to_dict()
     b = ExperimentConfig().replace(**{"preferences.label_noise": 0.0, "ppo.steps": 7}).to_dict()
-    assert results.config_differences([a, b]) == ["preferences.label_noise"]
-    assert results.run_label({"id": "x", "config": b}, ["preferences.label_noise"]) == (
+    assert describe.config_differences([a, b]) == ["preferences.label_noise"]
+    assert describe.run_label({"id": "x", "config": b}, ["preferences.label_noise"]) == (
         "label_noise=0.0"
     )
 
@@ -127,7 +129,7 @@ def test_curve_cache_computes_neighbouring_lambdas_ahead():
     from backend.objectives import Objective
 
     _, arrays = example()
-    arrays = results.as_float(arrays)
+    arrays = tables.as_float(arrays)
     cache = CurveCache(size=3)
     members = (0, 1, 2, 3, 4)
     keys = [("run", "uwo", lam, members) for lam in (0.55, 0.45)]

@@ -11,7 +11,8 @@ import pytest
 
 from backend.cache import ArtifactCache
 from backend.config import ExperimentConfig
-from backend.experiment import Cancelled, run_experiment
+from backend.experiment import run_experiment
+from backend.runtime import Cancelled
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = {

@@ -18,13 +18,15 @@ import numpy as np
 import pytest
 import torch
 
+from backend.batching import AdaptiveBatch
 from backend.cache import ArtifactCache
 from backend.config import ConfigError, ExperimentConfig, HfWorldConfig, validate
-from backend.experiment import run_experiment, stage_seed, torch_generator
-from backend.hf_models import AdaptiveBatch
+from backend.experiment import run_experiment
 from backend.policy import sample_answers
 from backend.ppo import response_mask, sequence_ids, token_logprobs
-from backend.worlds.hf import HfWorld
+from backend.seeding import stage_seed, torch_generator
+from backend.worlds.hf.world import HfWorld
+from backend.worlds.registry import check_world
 from tests.hf_support import build_zoo, write_prompts
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -191,7 +193,8 @@ def test_bfloat16_models_sample_score_and_give_values(zoo):
 
 
 def test_full_best_of_n_run_and_its_cache(zoo, tmp_path):
-    from app.results import config_summary, decode
+    from app.describe import config_summary
+    from backend.worlds.base import decode_tokens
 
     cache = ArtifactCache(tmp_path / "cache")
     cfg = tiny(zoo)
@@ -212,7 +215,7 @@ def test_full_best_of_n_run_and_its_cache(zoo, tmp_path):
     assert z["gold"].std() == pytest.approx(1.0)
     world = HfWorld(cfg.hf, CPU)
     text = world.decode_answers(z["answers"][0])
-    assert [decode(a, z["vocab"]) for a in z["answers"][0]] == [t.strip() for t in text]
+    assert decode_tokens(z["answers"][0], z["vocab"]) == [t.strip() for t in text]
     assert str(z["prompts"][0]).endswith("### Response:")
     summary = config_summary(r["config"])
     assert summary.startswith("hf: gpt2-policy, gold deberta-gold")
@@ -284,9 +287,14 @@ def test_cli_runs_the_hf_world_and_exits_2_on_bad_input(zoo, tmp_path):
 # ---- errors a user meets --------------------------------------------------------------------
 
 
+def checked(cfg: ExperimentConfig) -> ExperimentConfig:
+    """What a submission checks: the ranges, then the world's files and the hub."""
+    return check_world(validate(cfg))
+
+
 def config_error(cfg: ExperimentConfig) -> ConfigError:
     with pytest.raises(ConfigError) as e:
-        validate(cfg)
+        checked(cfg)
     return e.value
 
 
@@ -296,7 +304,7 @@ def test_required_models_and_prompts_name_their_option(zoo):
     for field, option in [*options.items(), ("prompt_file", "--prompt-file")]:
         e = config_error(good.replace(**{f"hf.{field}": ""}))
         assert e.option == option
-    assert validate(good) is good
+    assert checked(good) is good
 
 
 def test_a_model_id_that_cannot_be_reached_offline(zoo, monkeypatch, tmp_path):
@@ -313,7 +321,7 @@ def test_a_model_id_fails_fast_when_the_hub_cannot_be_reached(zoo, monkeypatch):
 
     from huggingface_hub import constants
 
-    from backend import hf_models
+    from backend.worlds.hf import models as hf_models
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
@@ -453,6 +461,8 @@ def test_new_experiment_form_offers_the_hf_world_with_the_cli_fields(zoo, tmp_pa
     for key, value in [("policy", zoo["gpt2"]), ("gold", zoo["neox"]), ("proxy_base", zoo["neox"]),
                        ("prompt_file", zoo["prompts"])]:  # fmt: skip
         at.text_input(key=f"f_hf.{key}").set_value(value).run()
+    assert not at.error  # the files are checked once, on Submit
+    at.button(key="submit").click().run()
     (err,) = at.error  # drawn under the gold's field
     assert "not a one-label sequence-classification" in err.value
     at.text_input(key="f_hf.gold").set_value(zoo["deberta_gold"]).run()

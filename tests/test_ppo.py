@@ -15,7 +15,7 @@ from transformers import GPT2LMHeadModel
 from backend import cli
 from backend.cache import ArtifactCache
 from backend.config import PpoConfig, SftConfig
-from backend.experiment import Cancelled, run_experiment
+from backend.experiment import run_experiment
 from backend.policy import policy_config, sample_answers
 from backend.ppo import (
     ValueModel,
@@ -29,10 +29,12 @@ from backend.ppo import (
     value_loss,
 )
 from backend.presets import get_preset
+from backend.runtime import Cancelled
 from backend.worlds.base import World, word_level_tokenizer
+from backend.worlds.sft import SftWorld
 
 
-class TinyWorld(World):
+class TinyWorld(SftWorld):
     """One prompt, vocabulary {PAD, EOS, UNK, go, a, b}, answers of at most 3 tokens: every
     answer can be enumerated. Gold counts the "a" tokens (a trivial reward)."""
 

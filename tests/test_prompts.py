@@ -8,7 +8,7 @@ import json
 import pytest
 
 from backend.config import ConfigError, HfWorldConfig
-from backend.prompts import ALPACA, load_prompts, prompts_key
+from backend.worlds.hf.prompts import ALPACA, load_prompts, prompts_key
 
 
 def cfg(path, **kw) -> HfWorldConfig:

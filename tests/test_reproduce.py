@@ -1,4 +1,4 @@
-"""The reproduction suite (backend/reproduce.py, db/reproduce.py, `python -m backend reproduce`,
+"""The reproduction suite (backend/reproduce/, db/reproduce.py, `python -m backend reproduce`,
 the Reproduction page): verdicts from measurements, claims.json's schema, a real tiny run through
 the CLI into a real SQLite database, and the page's button through a real worker."""
 
@@ -14,14 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backend import reproduce
-from backend.reproduce import (
-    ELIMINATED_MAX,
-    OVEROPT_MIN,
-    VERDICTS,
-    evaluate,
-    plan,
-)
+from backend.reproduce.claims import ELIMINATED_MAX, OVEROPT_MIN, VERDICTS, evaluate
+from backend.reproduce.plan import plan
+from db import reproduce as reports
 from tests.app_support import no_exceptions, open_page
 from tests.jobs_support import WorkerProcess, cli, job_env, wait_for
 
@@ -93,7 +88,8 @@ def stats(peak: float, final: float, proxy_rises: bool = True, x: int = 8) -> di
 
 
 def analysis(bon: dict, clean: dict, ppo0: dict, ppo1: dict, sizes=None, lambdas=None) -> dict:
-    """An analysis (backend.reproduce.analyze's layout) from per-seed (peak, final) pairs."""
+    """An analysis (backend.reproduce.analysis.analyze's layout) from per-seed (peak, final)
+    pairs."""
 
     def block(d):
         return {"curves": {}, "per_seed": {k: [stats(*v) for v in vs] for k, vs in d.items()}}
@@ -336,14 +332,14 @@ def test_page_button_runs_a_new_reproduction_through_a_real_worker(tmp_path, mon
     no_exceptions(at)
     claims = at.dataframe[0].value
     assert len(claims) == 7 and set(claims["verdict"]) <= set(VERDICTS)
-    manifest = reproduce.latest_manifest()
+    manifest = reports.latest_manifest()
     assert manifest["source"] == "app"
-    assert json.loads((reproduce.registry() / manifest["id"] / "claims.json").read_text())
+    assert json.loads((reports.registry() / manifest["id"] / "claims.json").read_text())
     # Starting again reuses every finished experiment: the report is there at once.
     at.button(key="repro_start").click().run()
     no_exceptions(at)
     assert len(api.list_experiments()) == len(plan(1, "tiny"))
-    assert reproduce.latest_manifest()["id"] != manifest["id"]
+    assert reports.latest_manifest()["id"] != manifest["id"]
     assert len(at.dataframe[0].value) == 7
     np.testing.assert_array_equal(at.dataframe[0].value["verdict"], claims["verdict"])
 

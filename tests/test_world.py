@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from transformers import PreTrainedTokenizerFast
 
-from backend.worlds import WORLDS, get_world
+from backend.worlds.registry import get_world, load_worlds
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def gold_of(world, prompt: str, answer: str) -> float:
 
 
 def test_registry_and_tokenizer(world):
-    assert "toy-lists" in WORLDS
+    assert "toy-lists" in load_worlds()
     assert isinstance(world.tokenizer, PreTrainedTokenizerFast)
     assert world.tokenizer.pad_token_id == 0
     ids = world.tokenizer.encode("apple pear plum", add_special_tokens=False)

@@ -1,12 +1,11 @@
 """Compare runs overlaid (share link: the app's root address + ?compare=ID1,ID2,...)."""
 
-import re
-
 import pandas as pd
 import streamlit as st
 
 from app import charts, store
-from app.results import config_differences, run_label, used_config
+from app.describe import config_differences, run_label, used_config
+from backend.summary import SINGLE_AVG
 
 POLL_S = 2.0
 
@@ -73,8 +72,10 @@ labels = {e["id"]: run_label(e, diff) for e in done}
 if len(set(labels.values())) < len(labels):  # same name twice: add the ids
     labels = {i: f"{lab} ({i})" for i, lab in labels.items()}
 
-curve_labels = list(dict.fromkeys(c["label"] for e in done for c in e["result"]["curves"]))
-ensemble = [lab for lab in curve_labels if not re.fullmatch(r"single #\d+", lab)]
+all_curves = [c for e in done for c in e["result"]["curves"]]
+curve_labels = list(dict.fromkeys(c["label"] for c in all_curves))
+single_labels = {c["label"] for c in all_curves if c["objective"] == "single"}
+ensemble = [lab for lab in curve_labels if lab not in single_labels]
 c1, c2, c3 = st.columns([1, 1, 3])
 x = c1.radio("x axis", ["KL", "√KL"], horizontal=True, key="compare_x")
 metric = c2.radio("metric", ["gold", "proxy"], horizontal=True, key="compare_metric")
@@ -95,9 +96,9 @@ if diff:
     )
 st.markdown("**Headline numbers** (per run and curve)")
 rows = []
-singles_shown = any(re.fullmatch(r"single #\d+", lab) for lab in shown)
+singles_shown = any(lab in single_labels for lab in shown)
 for e in done:
     for curve, s in (e["result"].get("summary") or {}).items():
-        if curve in shown or (curve == "single_avg" and singles_shown):
+        if curve in shown or (curve == SINGLE_AVG and singles_shown):
             rows.append({"run": labels[e["id"]], "curve": curve, **s})
 st.dataframe(pd.DataFrame(rows).round(3), width="stretch", hide_index=True)

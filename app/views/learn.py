@@ -4,7 +4,7 @@ import streamlit as st
 
 from app import store
 from app.nav import PAGES
-from app.result_view import render_result
+from app.result_panel import render_result
 
 st.title("Goodhart Lab")
 st.markdown(

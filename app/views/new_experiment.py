@@ -3,12 +3,13 @@
 import streamlit as st
 
 from app import form, store
+from app.describe import config_summary
 from app.nav import PAGES
-from app.results import config_summary
 from backend.config import HF_WORLD, ConfigError, ExperimentConfig
 from backend.presets import PRESETS, get_preset
-from backend.worlds import WORLDS
+from backend.worlds.registry import world_names
 
+SUBMIT_ERROR = "new_submit_error"  # (the form's values, the ConfigError Submit raised for them)
 fields = form.config_fields()
 if "load_preset" in st.session_state:  # "Adjust" on the Learn page
     form.load_config(get_preset(st.session_state.pop("load_preset")))
@@ -28,13 +29,19 @@ with st.container(horizontal=True):
             name, key=f"preset_{name}", help=description, on_click=form.load_config, args=(cfg,)
         )
 
-# Check the values the widgets hold now, so each message can be drawn under its field.
+# Check the values the widgets hold now, so each message can be drawn under its field. The range
+# checks run on every change; the world's checks (model files, the hub, the prompt file) run when
+# Submit is pressed, and their message stays under its field until a value changes.
 values = {f.dotted: st.session_state[f.key] for f in fields}
+snapshot = repr(sorted(values.items())) + st.session_state[form.SEEDS_KEY]
 error, configs = None, []
 try:
     configs = form.build(values, st.session_state[form.SEEDS_KEY])
 except ConfigError as e:
     error = e
+failed = st.session_state.get(SUBMIT_ERROR)
+if error is None and failed is not None and failed[0] == snapshot:
+    error = failed[1]
 method = st.session_state["f_method"]
 shown: set[str] = set()
 by_name = {f.dotted: f for f in fields}
@@ -51,7 +58,7 @@ c1.text_input("Name (optional)", key="f_name", max_chars=200, placeholder="e.g. 
 with c2:
     draw(by_name["method"])
 with c3:
-    draw(by_name["world"], (*sorted(WORLDS), HF_WORLD))
+    draw(by_name["world"], tuple(world_names()))
 with c4:
     st.text_input(
         "Seeds", key=form.SEEDS_KEY, help="One experiment per seed: 0, or 0, 1, 2, or 0-4."
@@ -103,7 +110,10 @@ if st.button(label, type="primary", disabled=error is not None, key="submit"):
     name = st.session_state["f_name"].strip() or None
     try:
         ids = [store.submit(cfg, name=name) for cfg in configs]
-    except (ConfigError, ValueError) as e:
+    except ConfigError as e:
+        st.session_state[SUBMIT_ERROR] = (snapshot, e)
+        st.rerun()
+    except ValueError as e:
         st.error(str(e))
     else:
         if len(ids) == 1:

@@ -8,11 +8,13 @@ import pandas as pd
 import streamlit as st
 
 from app import store
-from app.reproduction import FIGURES, VERDICT_COLOURS, figures, report_html, runs_for
-from backend.reproduce import SIZES, THRESHOLDS, plan, report_markdown, setup_text
+from app.report import FIGURES, VERDICT_COLOURS, figures, report_html, runs_for
+from backend.reproduce.claims import THRESHOLDS
+from backend.reproduce.plan import SIZES, plan
+from backend.reproduce.report import report_markdown, setup_text
 
 POLL_S = 2.0
-# The sizes the button offers; the tests add "tiny" (backend/reproduce.py SIZES).
+# The sizes the button offers; the tests add "tiny" (backend/reproduce/plan.py SIZES).
 SIZE_CHOICES = [
     s for s in os.environ.get("GOODHART_REPRO_SIZES", "quick,full").split(",") if s in SIZES
 ]

@@ -4,9 +4,9 @@ is queued or running."""
 import streamlit as st
 
 from app import store
+from app.describe import config_summary
 from app.nav import PAGES
-from app.result_view import render_result
-from app.results import config_summary
+from app.result_panel import render_result
 
 POLL_S = 1.5
 

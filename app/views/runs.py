@@ -4,8 +4,8 @@ import pandas as pd
 import streamlit as st
 
 from app import store
+from app.describe import config_summary
 from app.nav import PAGES
-from app.results import config_summary
 
 POLL_S = 2.0
 

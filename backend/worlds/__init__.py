@@ -1,7 +1,3 @@
-"""Toy worlds. Importing this package registers every built-in world."""
-
-from backend.worlds import lists  # noqa: F401  (registers "toy-lists")
-from backend.worlds.base import World
-from backend.worlds.registry import WORLDS, get_world
-
-__all__ = ["WORLDS", "World", "get_world"]
+"""Worlds: what a prompt and an answer are, the tokenizer and the gold reward (base.py), the toy
+worlds with an SFT answer distribution (sft.py, lists.py) and the Hugging Face world (hf/).
+Worlds are found by name through registry.py; importing this package imports none of them."""

@@ -1,8 +1,14 @@
-"""What a world is: prompts, a tokenizer, the SFT answer distribution and the gold reward.
+"""What a world is: prompts, a tokenizer and a gold reward, and how the engine builds on it.
 
 Shapes: B (prompt, answer) rows, T answer tokens. Answers are token-id arrays of the world's
 tokenizer, ended by EOS and right-padded with PAD; an answer that reaches `max_answer_tokens`
 without EOS is simply cut there.
+
+The engine (backend/experiment.py) asks the world for everything that differs between worlds:
+how it is built from a config (`from_config`), what to check before a run (`check_config`,
+`count_prompts`), the initial policy (`initial_policy`) and a new proxy (`new_proxy`). A world
+with an SFT answer distribution (the toy worlds) derives from backend/worlds/sft.py's SftWorld,
+which implements those from its shipped SFT policy; the Hugging Face world loads them instead.
 """
 
 from __future__ import annotations
@@ -16,14 +22,22 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
+from backend.batching import AdaptiveBatch
+from backend.cache import ArtifactCache
+from backend.config import ExperimentConfig, RewardModelConfig
+
 PAD, EOS, UNK = "[PAD]", "[EOS]", "[UNK]"
+# Token strings that end an answer in a stored vocabulary (toy worlds use the first two).
+STOP_TOKENS = frozenset({EOS, PAD, "<|endoftext|>", "</s>", "<pad>", "<eos>"})
+SAMPLE_BATCH = 4096  # answers sampled per batch (halved on CUDA out-of-memory)
 
 
 class World(ABC):
-    """A prompt distribution, an SFT answer distribution and a gold reward, behind one interface."""
+    """A prompt distribution and a gold reward behind one interface, and what the engine needs
+    to run an experiment in it."""
 
     name: ClassVar[str]
-    #: Bump when the SFT distribution changes: cached and shipped SFT policies are keyed by it.
+    #: Bump when what the world's artifacts depend on changes: cache keys include it.
     version: ClassVar[int] = 1
     #: One paragraph a person can read: what the gold reward rewards and punishes.
     gold_description: ClassVar[str]
@@ -49,14 +63,51 @@ class World(ABC):
         """Every prompt of the world, in a fixed order; prompts are referred to by index."""
 
     @abstractmethod
-    def sample_sft_answers(self, prompt_idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Answers drawn from the SFT distribution for the given prompts: (B,) -> (B, T) int64."""
-
-    @abstractmethod
     def gold(self, prompt_idx: np.ndarray, answers: np.ndarray) -> np.ndarray:
         """The gold reward of each answer, vectorized: (B,), (B, T) -> (B,) float64."""
 
+    # ---- what the engine asks of a world ------------------------------------------------------
+
+    @classmethod
+    @abstractmethod
+    def from_config(cls, cfg: ExperimentConfig, device: torch.device) -> World:
+        """The world of a config (toy worlds: one shared instance; the hf world: built from
+        cfg.hf on `device`)."""
+
+    @classmethod
+    def check_config(cls, cfg: ExperimentConfig) -> None:
+        """What must hold before a run that reading files or the network can tell (once per
+        submission, not on every keystroke). Raises ConfigError naming the option. Worlds that
+        read nothing have nothing to check."""
+        return None
+
+    @classmethod
+    def count_prompts(cls, cfg: ExperimentConfig) -> int:
+        """How many prompts the world of this config has."""
+        return len(cls.from_config(cfg, torch.device("cpu")).prompts())
+
+    #: What the progress line says while the initial policy loads.
+    initial_policy_message: str = "loading the initial policy"
+
+    @abstractmethod
+    def initial_policy(self, cfg: ExperimentConfig, cache: ArtifactCache, device: torch.device):
+        """(policy, key): the initial policy on `device` and the cache key of what it is."""
+
+    @abstractmethod
+    def new_proxy(self, policy, cfg: RewardModelConfig, seed: int):
+        """An untrained proxy reward model with a head initialized from `seed` (`policy`: the
+        initial policy, for worlds whose proxies start from it)."""
+
+    def proxy_key_parts(self) -> tuple:
+        """What a proxy depends on beyond the preference data and RewardModelConfig, for its
+        cache key (nothing for worlds whose proxies come from the initial policy)."""
+        return ()
+
     # ---- shared helpers ------------------------------------------------------------------------
+
+    @cached_property
+    def sample_batch(self) -> AdaptiveBatch:
+        return AdaptiveBatch(SAMPLE_BATCH)
 
     @cached_property
     def _prompt_table(self) -> torch.Tensor:
@@ -73,18 +124,17 @@ class World(ABC):
         `length` tokens. None for fixed-length prompts: the toy worlds call models on ids alone."""
         return {}
 
+    @cached_property
+    def _vocab(self) -> np.ndarray:
+        return np.array(self.tokenizer.convert_ids_to_tokens(list(range(len(self.tokenizer)))))
+
+    def vocab(self) -> np.ndarray:
+        """Token strings by id: (V,) (stored with score matrices so answers can be read)."""
+        return self._vocab
+
     def decode_answers(self, answers: np.ndarray) -> list[str]:
-        """Readable text of answers (B, T): words up to EOS, PAD dropped, EOS not shown."""
-        words = np.array(self.tokenizer.convert_ids_to_tokens(list(range(len(self.tokenizer)))))
-        out = []
-        for row in np.asarray(answers):
-            toks = []
-            for t in row:
-                if t == self.eos_id or t == self.pad_id:
-                    break
-                toks.append(words[t])
-            out.append(" ".join(toks))
-        return out
+        """Readable text of answers (B, T): tokens up to EOS, PAD dropped, EOS not shown."""
+        return decode_tokens(answers, self.vocab())
 
     def answer_lengths(self, answers: np.ndarray) -> np.ndarray:
         """Number of word tokens before EOS/PAD: (B, T) -> (B,)."""
@@ -101,3 +151,53 @@ def word_level_tokenizer(words: list[str]) -> PreTrainedTokenizerFast:
     return PreTrainedTokenizerFast(
         tokenizer_object=tok, pad_token=PAD, eos_token=EOS, unk_token=UNK
     )
+
+
+# ---- reading answers from a stored vocabulary ---------------------------------------------------
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's byte-level BPE alphabet: every byte as one printable character."""
+    keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1)]
+    keep += range(ord("®"), ord("ÿ") + 1)
+    chars, n = {}, 0
+    for b in range(256):
+        if b in keep:
+            chars[b] = chr(b)
+        else:
+            chars[b] = chr(256 + n)
+            n += 1
+    return chars
+
+
+_BYTE_OF = {c: b for b, c in _bytes_to_unicode().items()}  # "Ġ" -> 32 (space), ...
+
+
+def _byte_level(vocab: np.ndarray) -> bool:
+    """A byte-level BPE vocabulary (GPT-2, Pythia): pieces carry "Ġ" for a leading space."""
+    return len(vocab) > 256 and any("Ġ" in str(w) for w in vocab[:2000])
+
+
+def decode_tokens(answers: np.ndarray, vocab: np.ndarray) -> list[str]:
+    """Readable text of answers (B, T) from a vocabulary of token strings (V,): each answer's
+    tokens up to the first stop token (EOS, PAD). Word-level vocabularies (the toy worlds) are
+    joined with spaces; byte-level BPE pieces (GPT-2's "Ġ") and SentencePiece pieces ("▁") the
+    way those tokenizers write them. This is how a stored result is read without its tokenizer
+    (the app); a world with a tokenizer of its own may decode with it instead."""
+    byte_level = _byte_level(vocab)
+    out = []
+    for row in np.asarray(answers):
+        words = []
+        for t in row:
+            w = str(vocab[t]) if 0 <= t < len(vocab) else "?"
+            if w in STOP_TOKENS:
+                break
+            words.append(w)
+        if byte_level or any(w.startswith("Ġ") for w in words):
+            raw = bytes(_BYTE_OF.get(c, ord("?")) for c in "".join(words))
+            out.append(raw.decode("utf-8", errors="replace").strip())
+        elif any(w.startswith("▁") for w in words):  # SentencePiece
+            out.append("".join(words).replace("▁", " ").strip())
+        else:
+            out.append(" ".join(words))
+    return out

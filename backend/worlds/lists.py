@@ -18,8 +18,9 @@ from functools import cached_property
 
 import numpy as np
 
-from backend.worlds.base import World, word_level_tokenizer
+from backend.worlds.base import word_level_tokenizer
 from backend.worlds.registry import register_world
+from backend.worlds.sft import SftWorld
 
 TOPICS: dict[str, list[str]] = {
     "fruits": ["apple", "pear", "plum", "fig", "lime", "kiwi", "mango", "peach"],
@@ -47,7 +48,7 @@ P_REPEAT_GIVEN_ON_TOPIC = 0.08  # an on-topic word repeats an earlier one (other
 
 
 @register_world
-class ListsWorld(World):
+class ListsWorld(SftWorld):
     name = "toy-lists"
     gold_description = (
         "An answer earns 1 point, plus a small quality bonus of 0 to 0.5 (later items of each "

@@ -1,6 +1,7 @@
-"""`python -m backend reproduce --seeds S --out DIR [--quick]`: the reproduction report.
+"""The report command of `python -m backend` (app/'s own, beside the HTML it writes; backend/
+__main__.py adds it): `python -m backend reproduce --seeds S --out DIR [--quick]`.
 
-Runs the suite of backend/reproduce.py (reusing finished experiments with the same config from
+Runs the suite of backend/reproduce/ (reusing finished experiments with the same config from
 the database, and the artifact cache for the rest), stores every experiment in the database like
 any other run, and writes DIR/claims.json, DIR/report.md, DIR/report.html (standalone),
 DIR/analysis.json and DIR/manifest.json. The app's Reproduction page shows the newest report.
@@ -28,12 +29,12 @@ DEFAULT_APP_URL = "http://localhost:8501"
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from app.reproduction import report_html
-    from backend import reproduce
-    from backend.jobs_cli import _use_db
-    from db.reproduce import build, run_here
+    from app.report import report_html
+    from backend.reproduce.plan import SIZES, plan
+    from db.cli import use_db
+    from db.reproduce import build, new_manifest, run_here, save_json, save_manifest
 
-    _use_db(args)
+    use_db(args)
     try:
         seeds = int(args.seeds)
     except ValueError:
@@ -43,8 +44,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     if not 0 <= args.workers <= 64:
         raise ConfigError("--workers", f"workers must be between 0 and 64; got {args.workers}")
     size = "quick" if args.quick else args.size
-    if size not in reproduce.SIZES:
-        raise ConfigError("--size", f"size must be one of {', '.join(reproduce.SIZES)}")
+    if size not in SIZES:
+        raise ConfigError("--size", f"size must be one of {', '.join(SIZES)}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -52,7 +53,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         print(msg, file=sys.stderr, flush=True)
 
     t0 = time.perf_counter()
-    specs = reproduce.plan(seeds, size)
+    specs = plan(seeds, size)
     say(f"reproduce: {len(specs)} experiments, size {size}, seeds 0..{seeds - 1}")
     try:
         if args.workers:
@@ -62,11 +63,11 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     except RuntimeError as e:
         say(f"error: {e}")
         return 1
-    manifest = reproduce.new_manifest(specs, size, seeds, runs, source="cli", out=str(out))
-    reproduce.save_manifest(manifest)
+    manifest = new_manifest(size, seeds, runs, source="cli", out=str(out))
+    save_manifest(manifest)
     report = build(manifest, args.app_url)
-    reproduce.save_json(out / "manifest.json", manifest)
-    reproduce.save_json(out / "analysis.json", report["analysis"])
+    save_json(out / "manifest.json", manifest)
+    save_json(out / "analysis.json", report["analysis"])
     (out / "claims.json").write_text(json.dumps(report["claims"], indent=1))
     (out / "report.md").write_text(report["markdown"])
     (out / "report.html").write_text(

@@ -1,6 +1,6 @@
 """The reproduction report's figures and its standalone HTML page (no Streamlit: the CLI writes
 report.html with it, the Reproduction page draws the same figures). Input: the analysis and claims
-of backend/reproduce.py."""
+of backend/reproduce/."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import html
 import numpy as np
 import plotly.graph_objects as go
 
-from app.charts import OBJECTIVE_COLOURS, curves_figure
-from backend.reproduce import SIZES, THRESHOLDS, run_link, setup_text
+from app.charts import OBJECTIVE_COLOURS, curves_figure, html_page
+from backend.reproduce.claims import THRESHOLDS
+from backend.reproduce.plan import SIZES
+from backend.reproduce.report import run_link, setup_text
 
 VERDICT_COLOURS = {"holds": "#2ca02c", "partly": "#ff7f0e", "fails": "#d62728"}
 FIGURES = {  # claim "figure" -> section title
@@ -132,7 +134,7 @@ def report_html(manifest: dict, claims: list[dict], analysis: dict, app_url: str
         )
     body.append("</table><h2>Criteria</h2><ul>")
     body += [f"<li><b>{c['id']}</b> {html.escape(c['criterion'])}</li>" for c in claims]
-    body.append("</ul><p>Thresholds (backend/reproduce.py):</p><ul>")
+    body.append("</ul><p>Thresholds (backend/reproduce/claims.py):</p><ul>")
     body += [
         f"<li><code>{k}</code> = {v:g}: {html.escape(doc)}</li>"
         for k, (v, doc) in THRESHOLDS.items()
@@ -152,10 +154,4 @@ def report_html(manifest: dict, claims: list[dict], analysis: dict, app_url: str
             )
             + "</p>"
         )
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        "<title>Goodhart Lab: reproduction report</title>"
-        "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 6px;"
-        "vertical-align:top}</style></head><body>" + "\n".join(body) + "</body></html>"
-    )
+    return html_page("Goodhart Lab: reproduction report", body, width_px=1200)

@@ -1,4 +1,5 @@
-"""Job commands of `python -m backend`: submit, worker, list, show, cancel, export.
+"""The job commands of `python -m backend` (db/'s own; backend/__main__.py adds them): submit,
+worker, list, show, cancel, export.
 
     python -m backend submit --preset toy-bon --seed 3 --name "seed 3"   prints the new id
     python -m backend worker                                           runs queued experiments
@@ -13,37 +14,25 @@ or Redis when GOODHART_REDIS_URL is set (see db/queue.py).
 
 Exit codes: 0 done; 2 bad input: a malformed or unknown id, a bad option or --db (the message says
 which); 1 nothing to do: cancel of a finished experiment, export of one without results.
-All database work is in db/; this module only parses and prints.
+This module only parses and prints; the queries are db.api's. Database modules are imported
+inside the commands, so `python -m backend run` does not load SQLAlchemy.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import logging
 import sys
 
+from backend.cli import add_experiment_options, config_from_args
 from backend.config import ConfigError
-
-CSV_COLUMNS = (
-    "label",
-    "method",
-    "objective",
-    "member",
-    "lambda",
-    "n",
-    "step",
-    "kl",
-    "gold",
-    "proxy",
-    "proxy_mean",
-    "gold_se",
-)
+from backend.export import curves_csv
 
 
-def _use_db(args: argparse.Namespace) -> None:
+def use_db(args: argparse.Namespace) -> None:
+    """Use --db (when given) for the rest of the process; ConfigError naming --db when it is
+    not a database URL or file path."""
     from sqlalchemy import make_url
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
@@ -83,25 +72,11 @@ def show_layout(exp: dict) -> dict:
     return {**out, **{k: exp[k] for k in ("name", "progress", "stage", "error", "config")}}
 
 
-def curves_csv(result: dict) -> str:
-    """Every curve point, one row each (long format)."""
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    for c in result["curves"]:
-        head = {k: c.get(k) for k in ("label", "method", "objective", "member", "lambda")}
-        for p in c["points"]:
-            w.writerow({**head, **p})
-    return buf.getvalue()
-
-
 # ---- commands -----------------------------------------------------------------------------------
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from backend.cli import config_from_args
-
-    _use_db(args)
+    use_db(args)
     cfg = config_from_args(args)
     from db import api
 
@@ -113,7 +88,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    _use_db(args)
+    use_db(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     logging.getLogger("huey").setLevel(logging.WARNING)
     from db.worker import serve
@@ -123,7 +98,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    _use_db(args)
+    use_db(args)
     from db import api
 
     rows = api.list_experiments(limit=args.limit)
@@ -140,7 +115,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    _use_db(args)
+    use_db(args)
     exp = _experiment(args.id)
     if args.json:
         print(json.dumps(show_layout(exp), indent=1))
@@ -163,7 +138,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    _use_db(args)
+    use_db(args)
     from db import api
 
     exp = _experiment(args.id)
@@ -178,7 +153,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    _use_db(args)
+    use_db(args)
     exp = _experiment(args.id)
     if exp["result"] is None:
         print(f"{exp['id']} is {exp['status']}: it has no results to export", file=sys.stderr)
@@ -186,7 +161,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.format == "json":
         text = json.dumps(show_layout(exp), indent=1) + "\n"
     else:
-        text = curves_csv(exp["result"])
+        text = curves_csv(exp["result"]["curves"])
     if args.out:
         with open(args.out, "w") as f:
             f.write(text)
@@ -197,7 +172,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the job commands to `python -m backend`'s subcommands."""
-    from backend.cli import add_experiment_options
 
     def command(name: str, help: str, func) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help)
@@ -225,7 +199,3 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("id", metavar="ID")
     p.add_argument("--format", choices=("json", "csv"), default="json")
     p.add_argument("--out", help="file to write (default: standard output)")
-    # The reproduction suite stores its experiments through the database like these commands.
-    from backend import reproduce_cli
-
-    reproduce_cli.register(sub)

@@ -8,7 +8,8 @@
   trust_remote_code.
 - Tokenizers get a pad token when they have none (EOS, else UNK), generation pads on the left,
   reward models pad on the right and use their own tokenizer.
-- `AdaptiveBatch` halves a batch on CUDA out-of-memory and retries instead of crashing.
+- Reward-model batches halve on CUDA out-of-memory (backend.batching.AdaptiveBatch) instead of
+  crashing.
 Shapes: B rows.
 """
 
@@ -17,50 +18,16 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
-from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 import torch
 
-from backend.config import ConfigError, HfWorldConfig
+from backend.batching import AdaptiveBatch
+from backend.config import HF_MODEL_REQUIRED, ConfigError, HfWorldConfig
 
-T = TypeVar("T")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
-
-
-# ---- batches that adapt to memory ---------------------------------------------------------------
-
-
-class AdaptiveBatch:
-    """A batch size that halves on torch.cuda.OutOfMemoryError and remembers it.
-
-    `map(fn, n)` calls fn(start, stop) over [0, n) in consecutive batches and returns the
-    results in order; a batch that runs out of memory is retried at half the size (down to 1,
-    after which the error propagates). The smaller size is kept for later calls."""
-
-    def __init__(self, size: int) -> None:
-        self.size = max(1, int(size))
-        self.backoffs = 0
-
-    def map(self, fn: Callable[[int, int], T], n: int) -> list[T]:
-        out, start = [], 0
-        while start < n:
-            stop = min(n, start + self.size)
-            try:
-                out.append(fn(start, stop))
-            except torch.cuda.OutOfMemoryError:
-                if self.size == 1:
-                    raise
-                self.size = max(1, (stop - start) // 2)
-                self.backoffs += 1
-                if torch.cuda.is_available():
-                    torch.cuda.empty_cache()
-                continue
-            start = stop
-        return out
 
 
 # ---- where a model lives -------------------------------------------------------------------------
@@ -83,7 +50,7 @@ def locate(name: str, option: str) -> tuple[str, bool]:
     for an empty name, a missing folder, a folder that is not a model, or a model id that is not
     cached while offline."""
     if not name:
-        raise ConfigError(option, "required for --world hf (a model id or a local folder)")
+        raise ConfigError(option, HF_MODEL_REQUIRED)
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -229,12 +196,10 @@ def _check_causal_lm(config, name: str) -> None:
         raise ConfigError("--policy", f"{name} is a {config.model_type} model, not a causal LM")
 
 
-def validate_hf(cfg: HfWorldConfig) -> None:
-    """Everything about the hf world that can be checked without loading weights: the three
-    models (found, are models, the gold has one label, the policy is a causal LM), and the
-    prompts (file readable, column present, not empty). Raises ConfigError naming the option."""
-    from backend.prompts import load_prompts
-
+def check_models(cfg: HfWorldConfig) -> None:
+    """Everything about the three models that can be checked without loading weights: found,
+    are models, the gold has one label, the policy is a causal LM. Raises ConfigError naming
+    the option."""
     models = ((cfg.policy, "--policy"), (cfg.gold, "--gold"), (cfg.proxy_base, "--proxy-base"))
     for name, option in models:
         if not locate(name, option)[1]:
@@ -248,7 +213,6 @@ def validate_hf(cfg: HfWorldConfig) -> None:
             raise ConfigError(
                 option, f"{name} ({config.model_type}) cannot load as a sequence classifier"
             )
-    load_prompts(cfg)
 
 
 # ---- loading -------------------------------------------------------------------------------------

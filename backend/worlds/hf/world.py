@@ -24,20 +24,23 @@ import numpy as np
 import torch
 from torch import nn
 
-from backend import hf_models
-from backend.cache import stable_hash
-from backend.config import HF_WORLD, ConfigError, HfWorldConfig
-from backend.prompts import load_prompts, prompts_key, template_name
+from backend.batching import AdaptiveBatch
+from backend.cache import ArtifactCache, stable_hash
+from backend.config import HF_WORLD, ConfigError, ExperimentConfig, HfWorldConfig, RewardModelConfig
 from backend.worlds.base import World
+from backend.worlds.hf import models as hf_models
+from backend.worlds.hf.prompts import load_prompts, prompts_key, template_name
+from backend.worlds.registry import register_world
 
 
+@register_world
 class HfWorld(World):
     name = HF_WORLD
     version = 1
     pads_prompts = True
 
     def __init__(self, cfg: HfWorldConfig, device: torch.device) -> None:
-        hf_models.validate_hf(cfg)
+        hf_models.check_models(cfg)
         self.cfg = cfg
         self.device = torch.device(device)
         self._prompts = load_prompts(cfg)
@@ -61,8 +64,39 @@ class HfWorld(World):
             mask[i, self.prompt_len - len(ids) :] = 1
         self._table, self._mask = torch.from_numpy(table), torch.from_numpy(mask)  # (n, Tp)
         self._row_of = {row.tobytes(): i for i, row in enumerate(table)}
-        self.sample_batch = hf_models.AdaptiveBatch(cfg.sample_batch_size)
-        self.score_batch = hf_models.AdaptiveBatch(cfg.score_batch_size)
+        self.sample_batch = AdaptiveBatch(cfg.sample_batch_size)
+        self.score_batch = AdaptiveBatch(cfg.score_batch_size)
+
+    # ---- construction and checks (what the engine asks of a world) ---------------------------
+
+    @classmethod
+    def from_config(cls, cfg: ExperimentConfig, device: torch.device) -> HfWorld:
+        return cls(cfg.hf, device)
+
+    @classmethod
+    def check_config(cls, cfg: ExperimentConfig) -> None:
+        """The models (found, the right kinds) and the prompts (readable, not empty)."""
+        hf_models.check_models(cfg.hf)
+        load_prompts(cfg.hf)
+
+    @classmethod
+    def count_prompts(cls, cfg: ExperimentConfig) -> int:
+        return len(load_prompts(cfg.hf))
+
+    @property
+    def initial_policy_message(self) -> str:
+        return f"loading the policy {self.cfg.policy}"
+
+    def initial_policy(self, cfg: ExperimentConfig, cache: ArtifactCache, device: torch.device):
+        """No SFT stage: the loaded model is the policy; its key stands for what it is."""
+        return self.load_policy(), self.key
+
+    def new_proxy(self, policy, cfg: RewardModelConfig, seed: int) -> TextProxy:
+        """The proxy base with a head initialized from `seed` (the policy is not used)."""
+        return self.build_proxy(seed)
+
+    def proxy_key_parts(self) -> tuple:
+        return (self.proxy_key,)
 
     # ---- prompts and answers ---------------------------------------------------------------
 
@@ -83,9 +117,6 @@ class HfWorld(World):
         answer = torch.ones_like(mask[:, :1]).expand(-1, length - self.prompt_len)
         mask = torch.cat([mask, answer], dim=1)  # (B, length)
         return {"attention_mask": mask, "position_ids": (mask.cumsum(1) - 1).clamp(min=0)}
-
-    def sample_sft_answers(self, prompt_idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        raise NotImplementedError("the hf world's initial policy is the loaded model (no SFT)")
 
     def decode_answers(self, answers: np.ndarray) -> list[str]:
         """Text of each answer: its tokens before the first EOS, special tokens dropped."""
@@ -117,6 +148,9 @@ class HfWorld(World):
 
     # ---- models ----------------------------------------------------------------------------
 
+    def load_policy(self):
+        return hf_models.load_policy(self.cfg, self.tokenizer, self.device)
+
     @cached_property
     def key(self) -> str:
         """Cache key of everything the initial policy's samples and their gold depend on."""
@@ -133,9 +167,6 @@ class HfWorld(World):
     def proxy_key(self) -> str:
         """What a proxy depends on beyond the preference data and RewardModelConfig."""
         return stable_hash(hf_models.identity(self.cfg.proxy_base), self.cfg.max_rm_tokens)
-
-    def load_policy(self):
-        return hf_models.load_policy(self.cfg, self.tokenizer, self.device)
 
     @cached_property
     def gold_tokenizer(self):

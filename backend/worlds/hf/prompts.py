@@ -15,7 +15,7 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-from backend.config import ConfigError, HfWorldConfig
+from backend.config import HF_PROMPTS_REQUIRED, HF_PROMPTS_TWICE, ConfigError, HfWorldConfig
 
 ALPACA = (
     "Below is an instruction that describes a task. Write a response that appropriately "
@@ -125,13 +125,11 @@ def _cached(source: tuple, field: str, template: str, max_prompts: int) -> tuple
 def prompt_source(cfg: HfWorldConfig) -> tuple:
     """What identifies the prompts: the file with its size and change time, or dataset + split."""
     if cfg.prompt_file and cfg.dataset:
-        raise ConfigError("--prompt-file", "give prompts by --prompt-file or --dataset, not both")
+        raise ConfigError("--prompt-file", HF_PROMPTS_TWICE)
     if cfg.dataset:
         return ("dataset", cfg.dataset, cfg.split)
     if not cfg.prompt_file:
-        raise ConfigError(
-            "--prompt-file", "the hf world needs prompts: --prompt-file FILE (.jsonl or .csv)"
-        )
+        raise ConfigError("--prompt-file", HF_PROMPTS_REQUIRED)
     path = Path(cfg.prompt_file).expanduser()
     if not path.is_file():
         raise ConfigError("--prompt-file", f"no such file: {cfg.prompt_file}")

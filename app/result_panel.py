@@ -7,21 +7,21 @@ import numpy as np
 import streamlit as st
 
 from app import charts, store
-from app.results import (
+from app.answers import disagreement, explore_prompt, picks_by_objective
+from app.describe import config_summary
+from app.tables import (
     CONVENTIONS,
-    config_summary,
-    curves_csv,
-    disagreement,
-    explore_prompt,
     fits_frame,
     members_frame,
     method_of,
-    picks_by_objective,
     result_json,
     sample_steps,
     samples_frame,
     summary_frame,
 )
+from backend.export import curves_csv
+from backend.objectives import Objective
+from backend.summary import summarize_curves
 
 X_OPTIONS = {"KL": "kl", "√KL": "sqrt_kl"}
 LAMBDA_MAX = 5.0
@@ -115,8 +115,6 @@ def curves_section(result: dict, arrays: dict | None, key: str) -> tuple[list[di
 
 
 def numbers(result: dict, view: dict) -> None:
-    from backend.summary import summarize_curves
-
     changed = view["changed"]
     summary = summarize_curves(view["curves"]) if changed else result.get("summary")
     st.markdown(
@@ -155,7 +153,7 @@ def bon_explorer(arrays: dict, view: dict, key: str) -> None:
     P, N, K = arrays["proxy"].shape
     mem = view.get("members", list(range(K)))
     lam = view.get("lam", 0.5)
-    names = ["mean", "wco", "uwo", *[f"single #{m}" for m in mem]]
+    names = ["mean", "wco", "uwo", *[Objective("single", member=m).label for m in mem]]
     prompts = [str(p) for p in arrays["prompts"]]
     c1, c2, c3, c4 = st.columns([2, 1, 2, 1])
     p = c1.selectbox(

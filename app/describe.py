@@ -1,0 +1,86 @@
+"""Words for runs: a one-line summary of a config, what differs between runs, legend labels."""
+
+from __future__ import annotations
+
+import json
+
+from backend.config import PpoConfig
+from backend.objectives import Objective
+
+
+def flatten_config(cfg: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in cfg.items():
+        if isinstance(v, dict):
+            out.update(flatten_config(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def used_config(cfg: dict) -> dict:
+    """The flattened config without the stage of the method the run did not use."""
+    unused = {"bon", "ppo"} - {cfg.get("method")}
+    return {k: v for k, v in flatten_config(cfg).items() if k.split(".", 1)[0] not in unused}
+
+
+def config_differences(configs: list[dict]) -> list[str]:
+    """Dotted names of the config fields that differ between runs (the ones worth a label),
+    ignoring each run's unused method stage (ppo.* of a best-of-n run)."""
+    flats = [used_config(c) for c in configs]
+    keys = sorted(set().union(*flats))
+    return [k for k in keys if len({json.dumps(f.get(k)) for f in flats}) > 1]
+
+
+# Fields that name a run best when they differ, most telling first.
+LABEL_PRIORITY = (
+    "method",
+    "preferences.label_noise",
+    "reward_models.members",
+    "ppo.objective",
+    "ppo.kl_coef",
+    "bon.uwo_lambda",
+    "ppo.uwo_lambda",
+    "reward_models.layers",
+    "preferences.pairs",
+    "world",
+    "seed",
+)
+
+
+def run_label(exp: dict, diff: list[str]) -> str:
+    """A short legend label: the name, else up to three differing fields, else the id."""
+    if exp.get("name"):
+        return exp["name"]
+    flat = used_config(exp.get("config") or {})
+    rank = {k: i for i, k in enumerate(LABEL_PRIORITY)}
+    keys = sorted((k for k in diff if k in flat), key=lambda k: rank.get(k, len(rank)))
+    parts = [f"{k.split('.')[-1]}={flat[k]}" for k in keys[:3]]
+    return ", ".join(parts) if parts else exp["id"]
+
+
+def _model_name(name: str | None) -> str:
+    return str(name or "?").rstrip("/").rsplit("/", 1)[-1]
+
+
+def config_summary(cfg: dict) -> str:
+    """One line a person can read: world, method, ensemble, data and the method's budget."""
+    if not cfg:
+        return ""
+    rm, prefs = cfg.get("reward_models", {}), cfg.get("preferences", {})
+    hf = cfg.get("hf") if cfg.get("world") == "hf" else None
+    parts = [cfg.get("world", "?")]
+    if hf:  # the models by their last path part: "hf: pythia-1.4b-sft, gold reward-model-human"
+        parts = [f"hf: {_model_name(hf.get('policy'))}, gold {_model_name(hf.get('gold'))}"]
+    if cfg.get("method") == "ppo":
+        ppo = cfg.get("ppo", {})
+        obj = Objective.of_ppo(PpoConfig(**ppo)).label
+        parts.append(f"PPO on {obj}, β={ppo.get('kl_coef')}, {ppo.get('steps')} steps")
+    else:
+        bon = cfg.get("bon", {})
+        parts.append(f"best-of-n, P={bon.get('num_prompts')} prompts × N={bon.get('samples')}")
+    size = f"on {_model_name(hf.get('proxy_base'))}" if hf else f"{rm.get('layers')} layer"
+    parts.append(f"K={rm.get('members')} proxies ({size})")
+    parts.append(f"{prefs.get('pairs')} pairs, {prefs.get('label_noise', 0):.0%} label noise")
+    parts.append(f"seed {cfg.get('seed')}")
+    return " · ".join(str(p) for p in parts)

@@ -1,0 +1,135 @@
+"""Tables of a stored result for display: headline numbers, fits, members, PPO's samples.
+
+No Streamlit here (so it is tested directly) and no new math: the numbers come from the result
+(backend/summary.py, backend/fits.py) as stored.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+CONVENTIONS = (
+    "Conventions: gold and each proxy member are standardized over the initial policy's answers "
+    "(mean 0, population std 1), so n = 1 scores 0 and members are comparable. UWO uses the "
+    "population variance over members (divide by K): UWO = mean − λ·Var_k. KL is in nats; for "
+    "best-of-n KL = log n − (n − 1)/n."
+)
+
+
+def x_key(curve: dict) -> str:
+    """ "n" for best-of-n curves, "step" for PPO curves."""
+    first = curve["points"][0] if curve["points"] else {}
+    return "step" if "step" in first else "n"
+
+
+def method_of(result: dict) -> str:
+    curves = result.get("curves") or []
+    return curves[0]["method"] if curves else result.get("config", {}).get("method", "bon")
+
+
+def result_json(result: dict, curves: list[dict] | None = None) -> str:
+    """The stored result; with `curves`, those (e.g. recomputed with another lambda) replace its
+    curves and the note says so."""
+    out = dict(result)
+    if curves is not None and curves is not result.get("curves"):
+        out["curves"] = curves
+        out["note"] = "curves recomputed in the app from the stored score matrix"
+    return json.dumps(out, indent=1, default=str)
+
+
+def summary_frame(summary: dict | None) -> pd.DataFrame:
+    """Headline numbers per curve (backend.summary's layout) as a table."""
+    if not summary:
+        return pd.DataFrame()
+    df = pd.DataFrame.from_dict(summary, orient="index")
+    df.index.name = "curve"
+    keep = [
+        c
+        for c in (
+            "gold_start",
+            "gold_peak",
+            "n_at_peak",
+            "step_at_peak",
+            "kl_at_peak",
+            "gold_final",
+            "proxy_final",
+            "overoptimization",
+        )
+        if c in df.columns
+    ]
+    return df[keep]
+
+
+FIT_COLUMNS = ("form", "alpha", "alpha_se", "beta", "beta_se", "r2", "n_points", "reason")
+
+
+def fits_frame(curves: list[dict]) -> pd.DataFrame:
+    """The fitted functional form of each curve that has one (backend.fits): form, alpha ± se,
+    beta ± se, r2, the number of points, and why there is no fit where there is none."""
+    rows = []
+    for c in curves:
+        fit = c.get("fit")
+        if isinstance(fit, dict):
+            rows.append({"curve": c["label"], **{k: fit[k] for k in FIT_COLUMNS if k in fit}})
+    return pd.DataFrame(rows)
+
+
+def members_frame(result: dict) -> pd.DataFrame:
+    """Per member: held-out accuracy against clean gold labels, standardization, last loss."""
+    rows = []
+    for m in result.get("reward_models") or []:
+        std = m.get("standardization") or {}
+        loss = m.get("train_loss")
+        last = loss[-1] if isinstance(loss, list) and loss else loss
+        rows.append(
+            {
+                "member": m.get("member"),
+                "heldout_acc_gold": m.get("heldout_acc_gold"),
+                "raw_mean": std.get("mean"),
+                "raw_std": std.get("std"),
+                "final_train_loss": last,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+# ---- arrays ---------------------------------------------------------------------------------
+
+
+def as_float(arrays: dict) -> dict:
+    """Score arrays as float64 (shipped examples store float16 to stay small)."""
+    out = dict(arrays)
+    for k in ("gold", "proxy"):
+        if k in out and out[k].dtype != np.float64:
+            out[k] = out[k].astype(np.float64)
+    return out
+
+
+# ---- PPO samples ------------------------------------------------------------------------------
+
+
+def samples_frame(samples: list[dict], step: int | None = None) -> pd.DataFrame:
+    """PPO's logged answers (all steps, or one), list-valued fields spread into columns."""
+    rows = []
+    for s in samples:
+        if step is not None and s.get("step") != step:
+            continue
+        row = {}
+        for k, v in s.items():
+            if isinstance(v, list) and all(isinstance(x, int | float) for x in v):
+                row.update({f"{k}[{i}]": x for i, x in enumerate(v)})
+                if len(v) > 1:
+                    row[f"{k} spread"] = float(np.std(v))
+            elif isinstance(v, dict):
+                row.update({f"{k}.{kk}": vv for kk, vv in v.items()})
+            else:
+                row[k] = v
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def sample_steps(samples: list[dict]) -> list[int]:
+    return sorted({s["step"] for s in samples if "step" in s})

@@ -1,0 +1,129 @@
+"""Worlds with an SFT answer distribution (the toy worlds): the initial policy is a tiny GPT-2
+trained on that distribution, and proxies keep its first blocks under a new score head.
+
+The default SFT policy of each such world is shipped in assets/<world>/sft/ together with the
+key of the config that produced it, so a fresh checkout runs without training it. Any other SFT
+config is trained once and kept in the artifact cache. `python -m backend build-assets` rebuilds
+the shipped copies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from abc import abstractmethod
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from transformers import GPT2LMHeadModel
+
+from backend.assets import ASSETS, load_state, save_state
+from backend.cache import ArtifactCache, stable_hash
+from backend.config import ExperimentConfig, RewardModelConfig, SftConfig
+from backend.policy import policy_config
+from backend.reward_models import build_proxy
+from backend.worlds.base import World
+from backend.worlds.registry import get_world
+
+
+class SftWorld(World):
+    """A world whose initial policy is trained on its own SFT answer distribution."""
+
+    initial_policy_message = "loading the SFT policy"
+
+    @abstractmethod
+    def sample_sft_answers(self, prompt_idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Answers drawn from the SFT distribution for the given prompts: (B,) -> (B, T) int64."""
+
+    @classmethod
+    def from_config(cls, cfg: ExperimentConfig, device: torch.device) -> World:
+        return get_world(cfg.world)  # immutable, so one instance serves every run
+
+    def initial_policy(self, cfg: ExperimentConfig, cache: ArtifactCache, device: torch.device):
+        policy, key = load_sft_policy(self, cfg.sft, cache)
+        return policy.to(device), key
+
+    def new_proxy(self, policy, cfg: RewardModelConfig, seed: int):
+        """The SFT policy's first `cfg.layers` blocks under a new head."""
+        return build_proxy(policy, cfg.layers, seed)
+
+
+def train_sft(world: SftWorld, cfg: SftConfig, progress=None) -> GPT2LMHeadModel:
+    """Train the SFT policy on answers drawn from the world's SFT distribution.
+
+    Loss on answer tokens only (EOS included, PAD ignored): the prompt is given, not learned.
+    """
+    rng = np.random.default_rng(cfg.seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)  # weight init uses the global generator
+        model = GPT2LMHeadModel(policy_config(world, cfg))
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1
+    )
+    n_prompts = len(world.prompts())
+    model.train()
+    for step in range(cfg.steps):
+        prompt_idx = rng.integers(0, n_prompts, size=cfg.batch_size)  # (B,)
+        answers = torch.from_numpy(world.sample_sft_answers(prompt_idx, rng))  # (B, T)
+        ids = torch.cat([world.prompt_ids(prompt_idx), answers], dim=1)  # (B, Tp+T)
+        logits = model(ids).logits[:, world.prompt_len - 1 : -1]  # (B, T, V): predicts answers
+        loss = F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]),
+            answers.reshape(-1),
+            ignore_index=world.pad_id,
+        )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if progress is not None and step % 50 == 0:
+            progress(step / cfg.steps, f"SFT step {step}/{cfg.steps}, loss {loss.item():.3f}")
+    model.eval()
+    return model
+
+
+# ---- the shipped copy and the cache ------------------------------------------------------------
+
+
+def sft_key(world: World, cfg: SftConfig) -> str:
+    return stable_hash(world.name, world.version, dataclasses.asdict(cfg))
+
+
+def shipped_sft_dir(world: World) -> Path:
+    return ASSETS / world.name / "sft"
+
+
+def _load(world: World, cfg: SftConfig, folder: Path) -> GPT2LMHeadModel:
+    model = GPT2LMHeadModel(policy_config(world, cfg))
+    load_state(model, folder / "model.safetensors")
+    return model.eval()
+
+
+def write_sft(world: SftWorld, cfg: SftConfig, folder: Path, progress=None) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    model = train_sft(world, cfg, progress)
+    save_state(model, folder / "model.safetensors")
+    meta = {
+        "world": world.name,
+        "key": sft_key(world, cfg),
+        "config": dataclasses.asdict(cfg),
+        "world_version": world.version,
+    }
+    (folder / "meta.json").write_text(json.dumps(meta, indent=1))
+
+
+def load_sft_policy(
+    world: SftWorld, cfg: SftConfig, cache: ArtifactCache | None = None
+) -> tuple[GPT2LMHeadModel, str]:
+    """(policy, key): the shipped copy when its key matches, else trained once and cached."""
+    key = sft_key(world, cfg)
+    shipped = shipped_sft_dir(world)
+    meta = shipped / "meta.json"
+    if meta.exists() and json.loads(meta.read_text())["key"] == key:
+        return _load(world, cfg, shipped), key
+    cache = cache or ArtifactCache()
+    folder = cache.get_or_create("sft", key, lambda f: write_sft(world, cfg, f))
+    return _load(world, cfg, folder), key
