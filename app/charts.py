@@ -20,7 +20,11 @@ OBJECTIVE_COLOURS = {"mean": "#1f77b4", "wco": "#d62728", "uwo": "#2ca02c"}
 MEMBER_COLOURS = ["#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#ff7f0e"]
 RUN_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b"]
 OBJECTIVE_DASHES = {"mean": "solid", "wco": "dash", "uwo": "dot", "single": "dashdot"}
-X_TITLES = {"kl": "KL(π ‖ π_init) (nats)", "sqrt_kl": "√KL (nats^½)"}
+X_TITLES = {
+    "kl": "KL(π ‖ π_init) (nats; best-of-n: the bound log n − (n−1)/n)",
+    "sqrt_kl": "√KL (nats^½; best-of-n: of the bound)",
+    "kl_exact": "exact KL(best-of-n ‖ sampled answers) (nats)",
+}
 FIG_HEIGHT = 460
 
 
@@ -31,7 +35,13 @@ def objective_colour(curve: dict) -> str:
 
 
 def _xs(points: list[dict], x: str) -> list[float]:
-    return [math.sqrt(max(p["kl"], 0.0)) if x == "sqrt_kl" else p["kl"] for p in points]
+    """The x values of a curve's points: "kl", "sqrt_kl", or "kl_exact" (best-of-n's exact KL;
+    other methods have one KL, measured on their own samples, which stands in for it)."""
+    if x == "sqrt_kl":
+        return [math.sqrt(max(p["kl"], 0.0)) for p in points]
+    if x == "kl_exact":
+        return [p.get("kl_exact", p["kl"]) for p in points]
+    return [p["kl"] for p in points]
 
 
 def fit_line(fit: dict, d: np.ndarray) -> np.ndarray | None:
@@ -109,7 +119,7 @@ def curves_figure(
                 )
             )
         fit = c.get("fit")
-        if show_fits and isinstance(fit, dict):
+        if show_fits and isinstance(fit, dict) and x != "kl_exact":  # fitted against the bound
             kls = np.array([p["kl"] for p in pts])
             d = np.linspace(0.0, math.sqrt(max(kls.max(), 0.0)), 60)
             y = fit_line(fit, d)
@@ -152,6 +162,64 @@ def compare_figure(
             )
         )
     _layout(fig, x, f"{metric} (standardized)", title)
+    return fig
+
+
+def errors_figure(curves: list[dict], x: str = "kl") -> go.Figure:
+    """What the ensemble sees at the answer best-of-n keeps, per ensemble objective: the error
+    all members share (solid) and their spread (dotted), against the same x as the curves."""
+    fig = go.Figure()
+    for c in curves:
+        pts = c["points"]
+        if c["objective"] == "single" or not pts or "shared_error" not in pts[0]:
+            continue
+        colour = objective_colour(c)
+        xs = _xs(pts, x)
+        fig.add_trace(
+            go.Scatter(
+                x=xs, y=[p["shared_error"] for p in pts], mode="lines+markers",
+                name=f"{c['label']} · shared error", legendgroup=c["label"],
+                line={"color": colour, "width": 2.5}, marker={"size": 5},
+            )
+        )  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=xs, y=[p["member_sd"] for p in pts], mode="lines",
+                name=f"{c['label']} · spread", legendgroup=c["label"],
+                line={"color": colour, "width": 1.5, "dash": "dot"},
+            )
+        )  # fmt: skip
+    fig.add_hline(y=0.0, line_color="#999", line_width=1)
+    _layout(fig, x, "member error at the kept answer (gold std units)", None)
+    fig.update_layout(height=FIG_HEIGHT - 60, legend_title_text="solid: shared · dotted: spread")
+    return fig
+
+
+def losses_figure(result: dict) -> go.Figure:
+    """Each member's training loss (dashed) and held-out loss (solid) by epoch, with log 2, the
+    loss of a proxy that knows nothing."""
+    fig = go.Figure()
+    for m in result.get("reward_models") or []:
+        colour = MEMBER_COLOURS[int(m.get("member", 0)) % len(MEMBER_COLOURS)]
+        for key, dash, what in (
+            ("heldout_loss", "solid", "held-out"),
+            ("train_loss", "dash", "train"),
+        ):
+            losses = m.get(key)
+            if isinstance(losses, list) and losses:
+                fig.add_trace(
+                    go.Scatter(
+                        x=list(range(1, len(losses) + 1)), y=losses, mode="lines+markers",
+                        name=f"#{m.get('member')} {what}", line={"color": colour, "dash": dash},
+                    )
+                )  # fmt: skip
+    fig.add_hline(y=math.log(2), line_dash="dot", annotation_text="log 2 (knows nothing)")
+    fig.update_layout(
+        height=300,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        xaxis_title="epoch",
+        yaxis_title="Bradley-Terry loss",
+    )
     return fig
 
 

@@ -84,3 +84,39 @@ def config_summary(cfg: dict) -> str:
     parts.append(f"{prefs.get('pairs')} pairs, {prefs.get('label_noise', 0):.0%} label noise")
     parts.append(f"seed {cfg.get('seed')}")
     return " · ".join(str(p) for p in parts)
+
+
+def errors_sentence(curves: list[dict], ensemble: dict | None) -> str:
+    """One sentence that reads the shared-error numbers for the user: at the last point of the
+    most conservative ensemble curve shown (WCO, else UWO, else the mean), how much of the
+    members' error at the kept answer is shared, and how correlated their errors are."""
+    by_name = {
+        c["objective"]: c for c in curves if c["points"] and "shared_error" in c["points"][0]
+    }
+    name = next((o for o in ("wco", "uwo", "mean") if o in by_name), None)
+    if name is None:
+        return ""
+    curve = by_name[name]
+    last = curve["points"][-1]
+    K = len(curve.get("members") or []) or None
+    err, sd, share = last["shared_error"], last["member_sd"], last.get("shared_share")
+    rated = "over-rated" if err >= 0 else "under-rated"
+    text = (
+        f"At n = {last['n']:,} the answer {curve['label'].upper() if name != 'uwo' else 'UWO'} "
+        f"keeps is {rated} by {abs(err):.2f} by the members alike (their shared error, in gold "
+        f"std units), while they disagree by ±{sd:.2f} around it"
+    )
+    if share is not None:
+        text += (
+            f": {share:.0%} of their squared error there is shared, and no objective of the "
+            "members' scores can see that part"
+        )
+    text += "."
+    if ensemble and ensemble.get("error_corr") is not None:
+        k = len(ensemble.get("gold_corr") or []) or K
+        text += (
+            f" Over the initial policy's answers the members' errors correlate at "
+            f"{ensemble['error_corr']:.2f}, so averaging all {k} keeps "
+            f"{ensemble['averaging_ceiling']:.0%} of one member's error variance."
+        )
+    return text

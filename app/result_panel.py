@@ -8,7 +8,7 @@ import streamlit as st
 
 from app import charts, store
 from app.answers import disagreement, explore_prompt, picks_by_objective
-from app.describe import config_summary
+from app.describe import config_summary, errors_sentence
 from app.tables import (
     CONVENTIONS,
     fits_frame,
@@ -24,6 +24,7 @@ from backend.objectives import Objective
 from backend.summary import summarize_curves
 
 X_OPTIONS = {"KL": "kl", "√KL": "sqrt_kl"}
+EXACT_KL = {"exact KL": "kl_exact"}  # best-of-n only: the bound's exact value on these samples
 LAMBDA_MAX = 5.0
 LAMBDA_STEP = 0.05
 AHEAD_STEPS = 2  # UWO is computed ahead for lambdas up to this many slider steps away
@@ -35,8 +36,19 @@ def curve_controls(result: dict, arrays: dict | None, key: str) -> tuple[list[di
     Returns (curves, view options)."""
     stored = result["curves"]
     bon = method_of(result) == "bon" and arrays is not None
-    x = st.radio("x axis", list(X_OPTIONS), horizontal=True, key=f"{key}_x")
-    view = {"x": X_OPTIONS[x]}
+    options = dict(X_OPTIONS)
+    if stored and stored[0]["points"] and "kl_exact" in stored[0]["points"][0]:
+        options.update(EXACT_KL)
+    x = st.radio(
+        "x axis",
+        list(options),
+        horizontal=True,
+        key=f"{key}_x",
+        help="Best-of-n's KL: log n − (n−1)/n is an upper bound, exact only when no two sampled "
+        "answers are equal; exact KL merges equal answers (Beirami et al. 2024). Fits use the "
+        "bound.",
+    )
+    view = {"x": options[x]}
     curves = stored
     if bon:
         K = arrays["proxy"].shape[-1]
@@ -111,7 +123,29 @@ def curves_section(result: dict, arrays: dict | None, key: str) -> tuple[list[di
             curves, view["x"], show_proxy=view["proxy"], show_fits=view["fits"], show_se=view["se"]
         )
         st.plotly_chart(fig, key=f"{key}_chart", config={"displaylogo": False})
+    errors_section(result, view, key)
     return curves, view
+
+
+def errors_section(result: dict, view: dict, key: str) -> None:
+    """What the ensemble can see (best-of-n): the members' shared error and their spread at the
+    kept answer, beside one sentence that reads them."""
+    ensemble_curves = [c for c in view["curves"] if c["objective"] != "single"]
+    if not any(c["points"] and "shared_error" in c["points"][0] for c in ensemble_curves):
+        return
+    chart, words = st.columns([3, 1])
+    with chart:
+        fig = charts.errors_figure(ensemble_curves, view["x"])
+        st.plotly_chart(fig, key=f"{key}_errors", config={"displaylogo": False})
+    with words:
+        st.markdown("**What the ensemble can see**")
+        st.markdown(errors_sentence(ensemble_curves, result.get("ensemble")))
+        st.caption(
+            "A member's error on an answer is its standardized score minus the standardized gold. "
+            "Shared error: the members' mean error at the answer best-of-n keeps; spread: their "
+            "population std there. Only the spread is visible to an ensemble objective "
+            "(Eisenstein et al. 2024)."
+        )
 
 
 def numbers(result: dict, view: dict) -> None:
@@ -139,9 +173,20 @@ def members(result: dict) -> None:
         "**Reward models**: held-out accuracy against clean gold labels, and the raw mean and "
         "std used to standardize each member."
     )
+    weak = [m for m in result.get("reward_models") or [] if m.get("near_chance")]
+    if weak:
+        st.warning(
+            "Near chance (held-out accuracy below 0.55): "
+            + ", ".join(f"member #{m['member']} ({m['heldout_acc_gold']:.3f})" for m in weak)
+            + ". These proxies barely learned the gold preferences; curves that use them say "
+            "little.",
+            icon=":material/warning:",
+        )
     c1, c2 = st.columns([1, 1.3])
     with c1:
         st.plotly_chart(charts.accuracy_figure(result), config={"displaylogo": False})
+        if any(m.get("heldout_loss") for m in result.get("reward_models") or []):
+            st.plotly_chart(charts.losses_figure(result), config={"displaylogo": False})
     c2.dataframe(members_frame(result).round(4), width="stretch", hide_index=True)
 
 

@@ -78,21 +78,26 @@ def fits_frame(curves: list[dict]) -> pd.DataFrame:
 
 
 def members_frame(result: dict) -> pd.DataFrame:
-    """Per member: held-out accuracy against clean gold labels, standardization, last loss."""
+    """Per member: held-out accuracy against clean gold labels, the last epoch's training and
+    held-out loss, whether it is near chance, and its standardization."""
+
+    def last(values):
+        return values[-1] if isinstance(values, list) and values else values
+
     rows = []
     for m in result.get("reward_models") or []:
         std = m.get("standardization") or {}
-        loss = m.get("train_loss")
-        last = loss[-1] if isinstance(loss, list) and loss else loss
-        rows.append(
-            {
-                "member": m.get("member"),
-                "heldout_acc_gold": m.get("heldout_acc_gold"),
-                "raw_mean": std.get("mean"),
-                "raw_std": std.get("std"),
-                "final_train_loss": last,
-            }
-        )
+        row = {
+            "member": m.get("member"),
+            "heldout_acc_gold": m.get("heldout_acc_gold"),
+            "final_train_loss": last(m.get("train_loss")),
+        }
+        if m.get("heldout_loss"):
+            row["final_heldout_loss"] = last(m["heldout_loss"])
+        if "near_chance" in m:
+            row["near_chance"] = bool(m["near_chance"])
+        row.update(raw_mean=std.get("mean"), raw_std=std.get("std"))
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

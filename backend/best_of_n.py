@@ -1,6 +1,7 @@
 """Best-of-n from one score matrix: the unbiased estimator, its KL, and the curves.
 
-Shapes: P prompts, N answers per prompt, K members, J values of n, C value columns.
+Shapes: P prompts, N answers per prompt, K members, J values of n, C value columns, M distinct
+answers of a prompt.
 
 The estimator (Nakano et al.; Gao et al.): sort a prompt's N answers ascending by the selection
 score, s_(1) <= ... <= s_(N). Drawing n of them without replacement and keeping the best, the
@@ -8,7 +9,8 @@ answer at sorted position i is the one kept with probability C(i-1, n-1) / C(N, 
 drawn, and the other n-1 must come from the i-1 below it). So
     E[value of best of n] = sum_{i=n..N} C(i-1, n-1) / C(N, n) * v_(i).
 Ties in the selection score are broken at random by best-of-n, so tied answers share the mean of
-their values. Weights are computed in log space (lgamma) so N in the tens of thousands is fine.
+their values. Weights are computed in log space (lgamma) so N in the tens of thousands is fine, and
+cached per (N, ns): every objective of a matrix shares them.
 
 The public code of Coste et al. re-sorted answers by the ensemble score but not the gold scores
 (so every ensemble's "gold" curve was one member's). Here the gold values are gathered with the
@@ -17,17 +19,63 @@ same order as the selection score, in one place (`expected_best_of_n`), and a te
 
 from __future__ import annotations
 
+import math
+from functools import lru_cache
+
 import numpy as np
-from scipy.special import gammaln
 
 from backend.fits import fit_curve
 from backend.objectives import Objective
 
 
 def bon_kl(n):
-    """KL(best-of-n || initial policy) in nats: log n - (n - 1) / n (Stiennon et al.)."""
+    """KL(best-of-n || initial policy) in nats: log n - (n - 1) / n (Stiennon et al.). An upper
+    bound, exact only when no two answers are equal (Beirami et al. 2024): see bon_kl_exact."""
     n = np.asarray(n, dtype=np.float64)
     return np.log(n) - (n - 1.0) / n
+
+
+def kl_exact_from_ties(new_group: np.ndarray, ns) -> np.ndarray:
+    """Exact KL(best-of-n || empirical) in nats, averaged over prompts, from the tie structure
+    of the selection score sorted ascending within each prompt: new_group (P, N) is True where
+    a run of equal scores starts (column 0 always). -> (J,).
+
+    Per prompt, the base distribution is the empirical one of its N sampled answers, identical
+    answers merged (an answer drawn c times has probability c / N). Best-of-n draws n answers
+    from it independently and keeps the one with the highest score, ties broken at random
+    (uniformly over the drawn answers, so a tied answer is kept in proportion to its own
+    probability). For a run G of equal scores at sorted positions s .. s + c - 1, with
+    F_G = (s + c) / N and F_{G-} = s / N:
+        P(kept in G) = q_G = F_G^n - F_{G-}^n,   KL = sum_G q_G log(q_G / (c / N)),
+    because within G the kept answer's probability is q_G p_j / p_G, so every answer of G has
+    the same ratio to its base probability. Identical answers always have equal scores, so only
+    the runs matter, not which answers are identical. F^n for n a power of two is F squared
+    again and again (exact to about n * 1e-16 relative; no logarithms per run and n). With N
+    distinct answers this tends to log n - (n - 1)/n as N grows; it is below that bound whenever
+    answers repeat (Beirami et al. 2024)."""
+    P, N = new_group.shape
+    starts = np.flatnonzero(new_group.ravel())  # (G,) flat start of each run
+    count = np.diff(np.append(starts, P * N))  # (G,) its size
+    below = starts % N  # answers of its prompt below it
+    first = below == 0  # a prompt's lowest run
+    f = (below + count) / N  # (G,) F_G
+    log_p = np.log(count / N)
+    squares = {1: f}  # F^(2^k) by repeated squaring: no transcendental per (n, run)
+    out = np.zeros(len(ns))
+    for j, n in enumerate(int(n) for n in ns):
+        if n & (n - 1) == 0:  # a power of two
+            while max(squares) < n:
+                k = max(squares)
+                squares[2 * k] = squares[k] * squares[k]
+            f_n = squares[n]
+        else:
+            f_n = np.exp(n * np.log(f))
+        below_n = np.where(first, 0.0, np.roll(f_n, 1))  # F_{G-}^n: the run below's F^n
+        q = np.maximum(f_n - below_n, 0.0)  # (G,)
+        log_q = np.log(q, out=np.full_like(q, -np.inf), where=q > 0)
+        terms = np.where(q > 0, q * (np.where(q > 0, log_q, 0.0) - log_p), 0.0)
+        out[j] = np.add.reduceat(terms, np.flatnonzero(first)).mean()
+    return np.maximum(out, 0.0)  # >= 0; rounding at n = 1 gives -1e-17
 
 
 def bon_ns(N: int) -> list[int]:
@@ -37,45 +85,63 @@ def bon_ns(N: int) -> list[int]:
 
 
 def bon_weights(N: int, ns) -> np.ndarray:
-    """(J, N): weight of sorted position i = 1..N in E[best of n] for each n of ns."""
-    ns = np.asarray(ns, dtype=np.float64)[:, None]  # (J, 1)
-    i = np.arange(1, N + 1, dtype=np.float64)[None, :]  # (1, N)
-    valid = i >= ns
-    im1, nm1 = np.where(valid, i - 1, 0), np.where(valid, ns - 1, 0)
-    log_w = (
-        gammaln(im1 + 1)
-        - gammaln(nm1 + 1)
-        - gammaln(im1 - nm1 + 1)  # log C(i-1, n-1)
-        - (gammaln(N + 1) - gammaln(ns + 1) - gammaln(N - ns + 1))  # - log C(N, n)
-    )
-    return np.where(valid, np.exp(log_w), 0.0)
+    """(J, N): weight of sorted position i = 1..N in E[best of n] for each n of ns (cached and
+    read-only: every objective of a score matrix shares them)."""
+    return _weights(int(N), tuple(int(n) for n in ns))
 
 
-def _tie_mean(sorted_sel: np.ndarray, sorted_vals: np.ndarray) -> np.ndarray:
+@lru_cache(maxsize=32)
+def _weights(N: int, ns: tuple[int, ...]) -> np.ndarray:
+    lf = np.array([math.lgamma(k + 1) for k in range(N + 1)])  # log k!
+    n = np.asarray(ns)[:, None]  # (J, 1)
+    i = np.arange(1, N + 1)[None, :]  # (1, N)
+    valid = i >= n
+    im1, nm1 = np.where(valid, i - 1, 0), np.where(valid, n - 1, 0)
+    n = np.minimum(n, N)  # n > N draws cannot be made without replacement: no valid position
+    log_w = lf[im1] - lf[nm1] - lf[im1 - nm1] - (lf[N] - lf[n] - lf[N - n])  # C(i-1,n-1)/C(N,n)
+    w = np.where(valid, np.exp(log_w), 0.0)
+    w.flags.writeable = False
+    return w
+
+
+def _runs(sorted_sel: np.ndarray) -> np.ndarray:
+    """(P, N) True where a run of equal scores starts in each prompt's ascending scores."""
+    new_group = np.ones(sorted_sel.shape, dtype=bool)
+    new_group[:, 1:] = sorted_sel[:, 1:] != sorted_sel[:, :-1]
+    return new_group
+
+
+def _tie_mean(new_group: np.ndarray, sorted_vals: np.ndarray) -> np.ndarray:
     """Replace values of answers with equal selection score by their group mean: (P,N,C)."""
     P, N, C = sorted_vals.shape
-    new_group = np.ones((P, N), dtype=bool)
-    new_group[:, 1:] = sorted_sel[:, 1:] != sorted_sel[:, :-1]
     if new_group.all():
         return sorted_vals
-    gid = np.cumsum(new_group.ravel()) - 1  # (P*N,) groups never span prompts (col 0 is new)
-    size = np.bincount(gid)
-    out = np.empty_like(sorted_vals)
-    for c in range(C):
-        sums = np.bincount(gid, weights=sorted_vals[..., c].ravel())
-        out[..., c] = (sums / size)[gid].reshape(P, N)
-    return out
+    starts = np.flatnonzero(new_group.ravel())  # groups never span prompts (column 0 is new)
+    size = np.diff(np.append(starts, P * N))  # (G,)
+    means = np.add.reduceat(sorted_vals.reshape(P * N, C), starts, axis=0) / size[:, None]
+    return np.repeat(means, size, axis=0).reshape(P, N, C)
 
 
 def expected_best_of_n(selection: np.ndarray, values: np.ndarray, ns) -> np.ndarray:
     """Per-prompt E[values of the best-of-n answer by `selection`]: (P,N), (P,N,C) -> (J,P,C)."""
+    return best_of_n_values(selection, values, ns, with_kl=False)[0]
+
+
+def best_of_n_values(
+    selection: np.ndarray, values: np.ndarray, ns, with_kl: bool = True
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """expected_best_of_n (J,P,C), and the exact KL (J,) of the same draws from one sort."""
+    P, N, C = values.shape
     order = np.argsort(selection, axis=1)  # (P, N); tie order is irrelevant (tie means below)
-    sorted_sel = np.take_along_axis(selection, order, axis=1)
+    flat = (order + (np.arange(P) * N)[:, None]).ravel()  # (P*N,) rows in sorted order
+    sorted_sel = selection.ravel()[flat].reshape(P, N)
     # The values are gathered in the selection's order: the step the public code missed.
-    sorted_vals = np.take_along_axis(values, order[..., None], axis=1)  # (P, N, C)
-    sorted_vals = _tie_mean(sorted_sel, sorted_vals)
+    sorted_vals = values.reshape(P * N, C)[flat].reshape(P, N, C)  # one gather of whole rows
+    runs = _runs(sorted_sel)
+    sorted_vals = _tie_mean(runs, sorted_vals)
     W = bon_weights(selection.shape[1], ns)  # (J, N)
-    return np.matmul(W, sorted_vals).transpose(1, 0, 2)  # (P,J,C) -> (J,P,C); BLAS, not einsum
+    per_prompt = np.matmul(W, sorted_vals).transpose(1, 0, 2)  # (J,P,C); BLAS, not einsum
+    return per_prompt, kl_exact_from_ties(runs, ns) if with_kl else None
 
 
 def monte_carlo_best_of_n(
@@ -94,35 +160,62 @@ def monte_carlo_best_of_n(
     return out
 
 
+def answer_columns(gold: np.ndarray, proxy: np.ndarray) -> np.ndarray:
+    """The per-answer values every curve of a score matrix averages under best-of-n, whatever
+    its objective: gold (P,N), members (P,N,K) -> (P,N,5) [gold, mean of the members, their
+    population std, (mean_k e_k)^2, mean_k e_k^2] with e_k = r_k - gold (see bon_curve)."""
+    mean_k = proxy.mean(-1)  # (P, N)
+    err = proxy - gold[..., None]  # (P, N, K) member errors
+    shared = mean_k - gold
+    return np.stack([gold, mean_k, proxy.std(-1), shared * shared, (err * err).mean(-1)], -1)
+
+
 def bon_curve(
     gold: np.ndarray,
     proxy: np.ndarray,
     objective: Objective,
     ns,
     members: list[int] | None = None,
+    columns: np.ndarray | None = None,
 ) -> dict:
     """One curve for standardized gold (P,N) and members (P,N,K): points with n, kl, gold,
-    proxy (the objective's own value), proxy_mean (mean of the members), and gold_se (standard
-    error of gold over prompts)."""
+    proxy (the objective's own value), proxy_mean (mean of the members), gold_se (standard
+    error of gold over prompts), and what the ensemble sees at the answer best-of-n keeps, each
+    the expectation under best-of-n (the estimator's weights) of a per-answer quantity of the
+    member errors e_k = r_k - gold (standardized scores):
+      shared_error  mean over members of e_k: the error they all make (= proxy_mean - gold);
+      member_sd     population std over members of e_k (= of r_k): how much they disagree;
+      shared_share  E[(mean_k e_k)^2] / E[mean_k e_k^2]: the fraction of the members' squared
+                    error that is shared (no objective of the K scores can see that part).
+    Each point also has kl_exact, the exact KL of these draws (kl_exact_from_ties), beside
+    kl, the formula's upper bound. `columns`: the matrix's answer_columns over these members,
+    when the caller computed them already."""
     sub = proxy if members is None else proxy[..., list(members)]
     sel = objective(sub)  # (P, N)
-    cols = np.stack([gold, sel, sub.mean(-1)], axis=-1)  # (P, N, 3)
-    per_prompt = expected_best_of_n(sel, cols, ns)  # (J, P, 3)
-    avg = per_prompt.mean(axis=1)  # (J, 3)
+    if columns is None:
+        columns = answer_columns(gold, sub)
+    cols = np.concatenate([sel[..., None], columns], axis=-1)  # (P, N, 6)
+    per_prompt, exact = best_of_n_values(sel, cols, ns)  # (J, P, 6): sel, gold, mean, sd, ...
+    avg = per_prompt.mean(axis=1)  # (J, 6)
     P = gold.shape[0]
-    se = per_prompt[..., 0].std(axis=1, ddof=1) / np.sqrt(P) if P > 1 else np.zeros(len(ns))
+    se = per_prompt[..., 1].std(axis=1, ddof=1) / np.sqrt(P) if P > 1 else np.zeros(len(ns))
     kls = bon_kl(ns)
-    points = [
-        {
-            "n": int(n),
-            "kl": float(kl),
-            "gold": float(a[0]),
-            "proxy": float(a[1]),
-            "proxy_mean": float(a[2]),
-            "gold_se": float(s),
-        }
-        for n, kl, a, s in zip(ns, kls, avg, se, strict=True)
-    ]
+    points = []
+    for n, kl, kl_x, a, s in zip(ns, kls, exact, avg, se, strict=True):
+        points.append(
+            dict(
+                n=int(n),
+                kl=float(kl),
+                kl_exact=float(kl_x),
+                gold=float(a[1]),
+                proxy=float(a[0]),
+                proxy_mean=float(a[2]),
+                gold_se=float(s),
+                shared_error=float(a[2] - a[1]),
+                member_sd=float(a[3]),
+                shared_share=float(a[4] / a[5]) if a[5] > 0 else 1.0,
+            )
+        )
     curve = {"method": "bon", **objective.to_dict(), "label": objective.label, "points": points}
     if members is not None:
         curve["members"] = list(members)
@@ -138,4 +231,5 @@ def bon_curves(
 ) -> list[dict]:
     """Curves of every objective from one standardized score matrix, without resampling."""
     ns = bon_ns(gold.shape[1])
-    return [bon_curve(gold, proxy, obj, ns, members) for obj in objectives]
+    columns = answer_columns(gold, proxy if members is None else proxy[..., list(members)])
+    return [bon_curve(gold, proxy, obj, ns, members, columns) for obj in objectives]

@@ -32,6 +32,7 @@ OVERRIDES = {
     "--proxy-layers": "reward_models.layers",
     "--rm-epochs": "reward_models.epochs",
     "--rm-lr": "reward_models.lr",
+    "--diversity": "reward_models.diversity",
     "--num-prompts": "bon.num_prompts",
     "--samples": "bon.samples",
     "--uwo-lambda": "bon.uwo_lambda",  # and ppo.uwo_lambda: see config_from_args
@@ -133,16 +134,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_build_assets(args: argparse.Namespace) -> int:
     from backend.config import SftConfig
     from backend.worlds.registry import get_world, load_worlds
-    from backend.worlds.sft import SftWorld, shipped_sft_dir, write_sft
+    from backend.worlds.sft import SHIPPED_SEEDS, SftWorld, shipped_sft_dir, write_sft
 
     sft_worlds = sorted(n for n, cls in load_worlds().items() if issubclass(cls, SftWorld))
     for name in args.worlds or sft_worlds:
         if name not in sft_worlds:
             raise ConfigError("WORLD", f"must be one of {', '.join(sft_worlds)}; got {name!r}")
         world = get_world(name)
-        folder = shipped_sft_dir(world)
-        write_sft(world, SftConfig(), folder, lambda f, m: print(m, file=sys.stderr))
-        print(f"wrote {folder}")
+        for seed in SHIPPED_SEEDS:
+            cfg = SftConfig(seed=seed)
+            folder = shipped_sft_dir(world, cfg)
+            write_sft(world, cfg, folder, lambda f, m: print(m, file=sys.stderr))
+            print(f"wrote {folder}")
     return 0
 
 

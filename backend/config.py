@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 METHODS = ("bon", "ppo")
+DIVERSITIES = ("finetune", "bootstrap", "independent", "pretrain")
 OBJECTIVES = ("single", "mean", "wco", "uwo")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -57,7 +58,15 @@ class PreferenceConfig:
 
 @dataclass(frozen=True)
 class RewardModelConfig:
-    """The proxy ensemble: K reward models that differ only by seed (head init, data order)."""
+    """The proxy ensemble: K reward models, differing as `diversity` says.
+
+    finetune     the same pairs, each member its own head init and data order (Coste et al.)
+    bootstrap    each member trains on the pairs resampled with replacement
+    independent  each member gets its own freshly sampled and labelled pairs (member 0 the
+                 experiment's): K times the labelling cost
+    pretrain     each member's backbone comes from its own SFT run with its own seed (member 0
+                 the initial policy); same pairs (Eisenstein et al.)
+    """
 
     members: int = opt(5, "ensemble members K", "--members", lo=1, hi=16)
     layers: int = opt(
@@ -67,6 +76,7 @@ class RewardModelConfig:
     lr: float = opt(1e-3, "Adam learning rate", "--rm-lr", lo=1e-7, hi=1.0)
     batch_size: int = opt(64, "pairs per step", "--rm-batch-size", lo=1, hi=65_536)
     score_l2: float = opt(1e-3, "L2 penalty on raw scores (keeps them centred)", lo=0.0, hi=1.0)
+    diversity: str = opt("finetune", "how the members differ", "--diversity", choices=DIVERSITIES)
 
 
 @dataclass(frozen=True)
@@ -262,6 +272,12 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
             _check_field(cfg, f, "")
     if cfg.world == HF_WORLD:
         _validate_hf(cfg.hf)
+        if cfg.reward_models.diversity == "pretrain":
+            raise ConfigError(
+                "--diversity",
+                "pretrain needs a world with an SFT stage (the toy worlds); the hf world has one "
+                f"proxy base: use one of {', '.join(d for d in DIVERSITIES if d != 'pretrain')}",
+            )
     elif cfg.reward_models.layers > cfg.sft.layers:
         raise ConfigError(
             "--proxy-layers",

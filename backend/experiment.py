@@ -29,8 +29,9 @@ from backend import assets
 from backend.best_of_n import bon_curves
 from backend.cache import ArtifactCache, stable_hash
 from backend.config import ExperimentConfig, validate
+from backend.diagnostics import ensemble_stats
 from backend.objectives import standard_objectives, standardize
-from backend.policy import sample_answers
+from backend.policy import SAMPLER_VERSION, sample_answers
 from backend.ppo import run_ppo
 from backend.preferences import PreferenceSplit, make_preferences
 from backend.reward_models import heldout_accuracy, score, train_proxy, unique_rows
@@ -65,6 +66,13 @@ def versions() -> dict:
     }
 
 
+SAMPLER = ("sampler", SAMPLER_VERSION)  # in the keys of every stage that samples answers
+
+
+NEAR_CHANCE = 0.55  # held-out accuracy below this is flagged: chance is 0.5, and with ~1,000
+# held-out pairs one standard error of an accuracy near 0.5 is 0.016
+
+
 class Runner(RunContext):
     """Runs the stages of one experiment: the shared ones (initial policy, preference pairs,
     proxies) here, then the method's (best-of-n here, PPO in backend/ppo.py)."""
@@ -82,73 +90,96 @@ class Runner(RunContext):
         self.stage("sft", 0.0, self.world.initial_policy_message)
         return self.timed("sft_s", self.world.initial_policy, self.cfg, self.cache, self.device)
 
-    def preferences(self, sft_key: str) -> tuple[str, PreferenceSplit, PreferenceSplit]:
-        self.stage("preferences", 0.05, "sampling and labelling preference pairs")
-        key = stable_hash(sft_key, dataclasses.asdict(self.cfg.preferences), self.cfg.seed)
+    def preferences(
+        self, sft_key: str, member: int | None = None
+    ) -> tuple[str, PreferenceSplit, PreferenceSplit]:
+        """The experiment's pairs, or (member i of an "independent" ensemble) a member's own
+        freshly sampled and labelled ones."""
+        own = () if member is None else (("member", member),)
+        key = stable_hash(
+            sft_key, dataclasses.asdict(self.cfg.preferences), self.cfg.seed, SAMPLER, *own
+        )
+        seq = stage_seed(self.cfg.seed, "prefs", *([] if member is None else [member]))
 
         def build(folder: Path) -> None:
-            train, heldout = make_preferences(
-                self.world, self.policy, self.cfg.preferences, stage_seed(self.cfg.seed, "prefs")
-            )
+            train, heldout = make_preferences(self.world, self.policy, self.cfg.preferences, seq)
             train.save(folder / "train.npz")
             heldout.save(folder / "heldout.npz")
 
-        folder = self.timed("preferences_s", self.cache.get_or_create, "prefs", key, build)
+        folder = self.cache.get_or_create("prefs", key, build)
         return (
             key,
             PreferenceSplit.load(folder / "train.npz"),
             PreferenceSplit.load(folder / "heldout.npz"),
         )
 
-    def member(self, prefs_key: str, i: int, train, heldout):
+    def member(self, i: int, sft_key: str, prefs_key: str, train, heldout):
+        """Member i of the ensemble, trained once and cached: (key, proxy, stats)."""
         rm = dataclasses.asdict(self.cfg.reward_models)
         rm.pop("members")  # member i does not depend on how many others there are
-        key = stable_hash(prefs_key, rm, i, *self.world.proxy_key_parts())
+        data_key, pairs = self.member_pairs(i, sft_key, prefs_key, train)
+        backbone, backbone_key = self.member_backbone(i)
+        key = stable_hash(data_key, rm, i, *self.world.proxy_key_parts(), *backbone_key)
 
         def build(folder: Path) -> None:
             seq = stage_seed(self.cfg.seed, "proxy", i)
-            proxy = self.new_proxy(int(seq.generate_state(1)[0]))
-            losses = train_proxy(
-                proxy, self.world, train, self.cfg.reward_models, torch_generator(seq, "cpu")
-            )
+            head_seed = int(seq.generate_state(1)[0])
+            proxy = self.world.new_proxy(backbone, self.cfg.reward_models, head_seed)
+            stats = train_proxy(
+                proxy, self.world, pairs, self.cfg.reward_models, torch_generator(seq, "cpu"),
+                heldout,
+            )  # fmt: skip
             assets.save_state(proxy, folder / "model.safetensors")
             acc = heldout_accuracy(proxy, self.world, heldout)
-            stats = {"heldout_acc_gold": acc, "train_loss": losses}
+            stats = {"heldout_acc_gold": acc, **stats, "near_chance": acc < NEAR_CHANCE}
             (folder / "stats.json").write_text(json.dumps(stats))
 
-        folder = self.timed("reward_models_s", self.cache.get_or_create, "proxy", key, build)
-        proxy = self.new_proxy(0)
+        folder = self.cache.get_or_create("proxy", key, build)
+        proxy = self.world.new_proxy(backbone, self.cfg.reward_models, 0)
         assets.load_state(proxy, folder / "model.safetensors")
         stats = json.loads((folder / "stats.json").read_text())
         return key, proxy, stats
 
-    def new_proxy(self, seed: int):
-        """A proxy with a newly initialized head, as the world builds them."""
-        return self.world.new_proxy(self.policy, self.cfg.reward_models, seed)
+    def member_pairs(self, i: int, sft_key: str, prefs_key: str, train) -> tuple[str, object]:
+        """(key of the data, the pairs) member i trains on, as the ensemble's diversity says."""
+        diversity = self.cfg.reward_models.diversity
+        if diversity == "bootstrap":  # the key's RewardModelConfig (diversity) and i tell them
+            rng = np.random.default_rng(stage_seed(self.cfg.seed, "bootstrap", i))
+            return prefs_key, train.take(rng.integers(0, len(train), size=len(train)))
+        if diversity == "independent" and i > 0:
+            key, own, _ = self.preferences(sft_key, member=i)
+            return key, own
+        return prefs_key, train
+
+    def member_backbone(self, i: int) -> tuple[object, tuple]:
+        """(the model member i's proxy starts from, what of it goes into its key): the initial
+        policy, or with "pretrain" diversity member i's own SFT run (the world builds it)."""
+        if self.cfg.reward_models.diversity != "pretrain" or i == 0:
+            return self.policy, ()
+        model, key = self.world.member_backbone(self.cfg, i, self.cache, self.device)
+        return model, (("backbone", key),)
 
     def samples(self, sft_key: str) -> tuple[str, dict[str, np.ndarray]]:
         P, N = self.cfg.bon.num_prompts, self.cfg.bon.samples
-        key = stable_hash(sft_key, P, N, self.cfg.seed)
+        key = stable_hash(sft_key, P, N, self.cfg.seed, SAMPLER)
 
         def build(folder: Path) -> None:
-            seq = stage_seed(self.cfg.seed, "samples")
-            rng = np.random.default_rng(seq)
+            rng = np.random.default_rng(stage_seed(self.cfg.seed, "samples"))
             n_prompts = len(self.world.prompts())
             # Every prompt once before any repeats, in a seeded order.
             prompt_idx = np.concatenate(
                 [rng.permutation(n_prompts) for _ in range(-(-P // n_prompts))]
             )[:P]
+
+            def one_prompt(j: int) -> np.ndarray:  # its own random stream: prompts run in parallel
+                gen = torch_generator(stage_seed(self.cfg.seed, "samples", j), self.device)
+                return sample_answers(self.policy, self.world, np.full(N, prompt_idx[j]), gen)
+
+            answers = np.stack(self.parallel(one_prompt, range(P)))  # (P, N, T)
             flat_idx = np.repeat(prompt_idx, N)  # (P*N,)
-            answers = sample_answers(
-                self.policy, self.world, flat_idx, torch_generator(seq, self.device)
-            )  # (P*N, T)
-            gold = self.world.gold(flat_idx, answers)
-            np.savez(
-                folder / "samples.npz",
-                prompt_idx=prompt_idx,
-                answers=answers.reshape(P, N, -1),
-                gold=gold.reshape(P, N),
-            )
+            gold = self.world.gold(flat_idx, answers.reshape(P * N, -1))
+            np.savez(folder / "samples.npz", prompt_idx=prompt_idx, answers=answers,
+                     gold=gold.reshape(P, N))  # fmt: skip
 
         folder = self.timed("sampling_s", self.cache.get_or_create, "samples", key, build)
         with np.load(folder / "samples.npz") as z:
@@ -165,28 +196,47 @@ class Runner(RunContext):
             raw = score(proxy, self.world, flat_idx[first], flat_answers[first])[inverse]
             np.save(folder / "scores.npy", raw.reshape(P, N))
 
-        folder = self.timed("scoring_s", self.cache.get_or_create, "scores", key, build)
+        folder = self.cache.get_or_create("scores", key, build)
         return np.load(folder / "scores.npy")
 
     # ---- the whole run ------------------------------------------------------------------------
 
     def ensemble(self) -> tuple[str, list[str], list, list[dict]]:
-        """Shared by every method: SFT policy, preference pairs, and the K trained proxies.
+        """Shared by every method: SFT policy, preference pairs, and the K trained proxies
+        (members train side by side: RunContext.parallel).
 
         Returns (sft_key, member_keys, proxies, reward_model_stats)."""
         self.policy, sft_key = self.sft()
-        prefs_key, train, heldout = self.preferences(sft_key)
+        self.stage("preferences", 0.05, "sampling and labelling preference pairs")
+        prefs_key, train, heldout = self.timed("preferences_s", self.preferences, sft_key)
         K = self.cfg.reward_models.members
-        keys, proxies, stats = [], [], []
-        for i in range(K):
-            self.stage("reward_models", 0.1 + 0.3 * i / K, f"training proxy {i + 1} of {K}")
-            key, proxy, st = self.member(prefs_key, i, train, heldout)
-            keys.append(key)
-            proxies.append(proxy)
-            stats.append({"member": i, **st})
+        self.stage("reward_models", 0.1, f"training {K} proxies")
+        finished = []
+
+        def one_member(i: int):
+            self.stage("reward_models", 0.1 + 0.3 * len(finished) / K, f"training proxy {i + 1}")
+            out = self.member(i, sft_key, prefs_key, train, heldout)
+            finished.append(i)
+            self.progress(0.1 + 0.3 * len(finished) / K, f"{len(finished)} of {K} proxies ready")
+            return out
+
+        members = self.timed("reward_models_s", self.parallel, one_member, range(K))
+        keys = [key for key, _, _ in members]
+        proxies = [proxy for _, proxy, _ in members]
+        stats = [{"member": i, **st} for i, (_, _, st) in enumerate(members)]
         return sft_key, keys, proxies, stats
 
     def run(self) -> ExperimentOutput:
+        """Every stage, on one torch thread per piece of work (RunContext.parallel)."""
+        threads = torch.get_num_threads()
+        if self.device.type == "cpu":
+            torch.set_num_threads(1)
+        try:
+            return self._run()
+        finally:
+            torch.set_num_threads(threads)
+
+    def _run(self) -> ExperimentOutput:
         t_start = time.perf_counter()
         sft_key, member_keys, proxies, reward_models = self.ensemble()
         run_method = {"bon": self.run_bon, "ppo": self.run_ppo}[self.cfg.method]
@@ -215,10 +265,13 @@ class Runner(RunContext):
         cfg = self.cfg
         self.stage("samples", 0.4, f"sampling {cfg.bon.samples} answers for each prompt")
         samples_key, samples = self.samples(sft_key)
-        raw_scores = []
-        for i, (key, proxy) in enumerate(zip(member_keys, proxies, strict=True)):
-            self.stage("scoring", 0.6 + 0.3 * i / len(proxies), f"scoring with proxy {i + 1}")
-            raw_scores.append(self.member_scores(key, samples_key, proxy, samples))
+        self.stage("scoring", 0.6, f"scoring the answers with {len(proxies)} proxies")
+        raw_scores = self.timed(
+            "scoring_s",
+            self.parallel,
+            lambda i: self.member_scores(member_keys[i], samples_key, proxies[i], samples),
+            range(len(proxies)),
+        )
         self.stage("curves", 0.95, "computing best-of-n curves")
         t0 = time.perf_counter()
         # Standardize on the initial policy's answers (this very matrix): population std, over
@@ -229,6 +282,7 @@ class Runner(RunContext):
             rm["standardization"] = {"mean": float(mu), "std": float(sd)}
         K = len(proxies)
         curves = bon_curves(gold, proxy, standard_objectives(K, cfg.bon.uwo_lambda))
+        ensemble = ensemble_stats(gold, proxy, cfg.reward_models.diversity)
         self.timings["curves_s"] = time.perf_counter() - t0
         result = {
             "normalization": {
@@ -237,6 +291,7 @@ class Runner(RunContext):
                 "initial policy (population std); UWO uses the population variance over members",
             },
             "curves": curves,
+            "ensemble": ensemble,
         }
         world = self.world
         arrays = {

@@ -298,22 +298,9 @@ def train_ppo(
 
 def run_ppo(ctx: RunContext, proxies: list, reward_models: list[dict]) -> tuple[dict, dict]:
     """PPO for `ctx.cfg` against the trained proxies; returns (result, arrays) like best-of-n.
-
-    On the CPU it runs on one thread (restored afterwards): on the idle 2-core machine two threads
-    were only about 1.4x faster, and on the same machine busy with other work they made a PPO
-    step up to 15x slower (0.27 s against 4.6 s; benchmarks/bench_ppo.py compares the two).
-    """
-    threads = torch.get_num_threads()
-    if ctx.device.type == "cpu":
-        torch.set_num_threads(1)
-    try:
-        return _run_ppo(ctx, proxies, reward_models)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _run_ppo(ctx: RunContext, proxies: list, reward_models: list[dict]) -> tuple[dict, dict]:
-    """The body of run_ppo.
+    The engine runs it on one torch thread (backend/runtime.py): on the idle 2-core machine two
+    threads were only about 1.4x faster, and on the same machine busy with other work they made a
+    PPO step up to 15x slower (0.27 s against 4.6 s; benchmarks/bench_ppo.py compares the two).
 
     Standardization: each member to mean 0, std 1 (population) over `norm_samples` answers of the
     initial policy to the training prompts (what the reward sees at step 0); gold shifted and

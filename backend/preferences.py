@@ -26,6 +26,13 @@ class PreferenceSplit:
     flipped: np.ndarray  # (M,) bool: the label was flipped by noise (chosen has lower gold)
     gold_tie: np.ndarray  # (M,) bool: both answers have the same gold (label was a coin flip)
 
+    def __len__(self) -> int:
+        return len(self.prompt_idx)
+
+    def take(self, rows: np.ndarray) -> PreferenceSplit:
+        """The pairs at these rows, in that order (repeats allowed: a bootstrap sample)."""
+        return PreferenceSplit(**{k: v[rows] for k, v in self.__dict__.items()})
+
     def save(self, path: Path) -> None:
         np.savez(path, **self.__dict__)
 

@@ -8,8 +8,11 @@ depending on the engine that calls it.
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import torch
 
@@ -18,6 +21,14 @@ from backend.config import ExperimentConfig
 from backend.worlds.base import World
 
 Progress = Callable[[float, str], None]
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def cpu_workers() -> int:
+    """How many independent pieces of a run (members, prompts) go at once: GOODHART_THREADS,
+    else every core. Each piece runs torch on one thread (see RunContext.parallel)."""
+    return max(1, int(os.environ.get("GOODHART_THREADS") or os.cpu_count() or 1))
 
 
 class Cancelled(Exception):
@@ -69,3 +80,19 @@ class RunContext:
         out = fn(*args)
         self.add_time(name, time.perf_counter() - t0)
         return out
+
+    def parallel(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+        """[fn(x) for x in items], `cpu_workers()` at a time in threads of this process.
+
+        The thread policy, by measurement (docs/benchmarks.md): torch runs every op on one
+        thread, and independent pieces (members, prompts) run side by side. Two intra-op
+        threads on two cores gave at best 1.4x on this model size when the machine was idle and
+        made training 5x slower when it was busy (OpenMP threads spin-waiting for a core);
+        side-by-side pieces keep every op single-threaded, so a piece's numbers do not depend
+        on how many run at once. torch releases the GIL inside each op."""
+        items = list(items)
+        workers = min(cpu_workers(), len(items))
+        if workers <= 1 or self.device.type != "cpu":
+            return [fn(x) for x in items]
+        with ThreadPoolExecutor(workers, thread_name_prefix="run") as pool:
+            return list(pool.map(fn, items))

@@ -30,6 +30,7 @@ from backend.ppo import (
 )
 from backend.presets import get_preset
 from backend.runtime import Cancelled
+from backend.tinygpt import gpt2_config
 from backend.worlds.base import World, word_level_tokenizer
 from backend.worlds.sft import SftWorld
 
@@ -74,7 +75,8 @@ def world():
 
 def tiny_policy(world: World, seed: int) -> GPT2LMHeadModel:
     torch.manual_seed(seed)
-    return GPT2LMHeadModel(policy_config(world, SftConfig(layers=1, width=16, heads=2))).eval()
+    cfg = gpt2_config(policy_config(world, SftConfig(layers=1, width=16, heads=2)))
+    return GPT2LMHeadModel(cfg).eval()
 
 
 TINY = PpoConfig(batch_size=32, minibatches=2, epochs=2, lr=3e-3, steps=25, eval_every=5)

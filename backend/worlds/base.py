@@ -24,7 +24,7 @@ from transformers import PreTrainedTokenizerFast
 
 from backend.batching import AdaptiveBatch
 from backend.cache import ArtifactCache
-from backend.config import ExperimentConfig, RewardModelConfig
+from backend.config import ConfigError, ExperimentConfig, RewardModelConfig
 
 PAD, EOS, UNK = "[PAD]", "[EOS]", "[UNK]"
 # Token strings that end an answer in a stored vocabulary (toy worlds use the first two).
@@ -97,6 +97,11 @@ class World(ABC):
     def new_proxy(self, policy, cfg: RewardModelConfig, seed: int):
         """An untrained proxy reward model with a head initialized from `seed` (`policy`: the
         initial policy, for worlds whose proxies start from it)."""
+
+    def member_backbone(self, cfg: ExperimentConfig, member: int, cache: ArtifactCache, device):
+        """(model, key): the backbone of member `member` of a "pretrain" ensemble, its own
+        pretraining run. Worlds without one say so (ConfigError naming --diversity)."""
+        raise ConfigError("--diversity", f"the world {self.name} has no pretraining runs")
 
     def proxy_key_parts(self) -> tuple:
         """What a proxy depends on beyond the preference data and RewardModelConfig, for its

@@ -2,9 +2,10 @@
 trained on that distribution, and proxies keep its first blocks under a new score head.
 
 The default SFT policy of each such world is shipped in assets/<world>/sft/ together with the
-key of the config that produced it, so a fresh checkout runs without training it. Any other SFT
-config is trained once and kept in the artifact cache. `python -m backend build-assets` rebuilds
-the shipped copies.
+key of the config that produced it, so a fresh checkout runs without training it; so are the same
+config's runs with SFT seeds 1-7 (assets/<world>/sft-seed<i>/), the backbones of a "pretrain"
+ensemble's members. Any other SFT config is trained once and kept in the artifact cache.
+`python -m backend build-assets` rebuilds the shipped copies.
 """
 
 from __future__ import annotations
@@ -17,15 +18,19 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from transformers import GPT2LMHeadModel
 
-from backend.assets import ASSETS, load_state, save_state
+from backend.assets import ASSETS, save_state
 from backend.cache import ArtifactCache, stable_hash
 from backend.config import ExperimentConfig, RewardModelConfig, SftConfig
 from backend.policy import policy_config
 from backend.reward_models import build_proxy
+from backend.tinygpt import GPTModel, gpt2_config, load_policy_weights
 from backend.worlds.base import World
 from backend.worlds.registry import get_world
+
+# What a toy proxy is, in its cache key: 2 = tinygpt.GPTScorer (last block at the last token
+# only), which scores within about 1e-7 of version 1's transformers classifier but not bit for bit.
+PROXY_VERSION = 2
 
 
 class SftWorld(World):
@@ -49,16 +54,30 @@ class SftWorld(World):
         """The SFT policy's first `cfg.layers` blocks under a new head."""
         return build_proxy(policy, cfg.layers, seed)
 
+    def member_backbone(self, cfg: ExperimentConfig, member: int, cache: ArtifactCache, device):
+        """Member i's own SFT run: the initial policy's config with SFT seed + i (shipped for the
+        first members, else trained once and cached)."""
+        return self.initial_policy(
+            cfg.replace(**{"sft.seed": cfg.sft.seed + member}), cache, device
+        )
 
-def train_sft(world: SftWorld, cfg: SftConfig, progress=None) -> GPT2LMHeadModel:
-    """Train the SFT policy on answers drawn from the world's SFT distribution.
+    def proxy_key_parts(self) -> tuple:
+        return (("proxy", PROXY_VERSION),)
+
+
+def train_sft(world: SftWorld, cfg: SftConfig, progress=None):
+    """Train the SFT policy on answers drawn from the world's SFT distribution, with transformers'
+    GPT2LMHeadModel (its initialization and training are what the shipped policy's key stands
+    for; backend.tinygpt.GPTModel then runs the saved weights with the same arithmetic).
 
     Loss on answer tokens only (EOS included, PAD ignored): the prompt is given, not learned.
     """
+    from transformers import GPT2LMHeadModel  # seconds to import: only when training one
+
     rng = np.random.default_rng(cfg.seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)  # weight init uses the global generator
-        model = GPT2LMHeadModel(policy_config(world, cfg))
+        model = GPT2LMHeadModel(gpt2_config(policy_config(world, cfg)))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1
@@ -92,13 +111,17 @@ def sft_key(world: World, cfg: SftConfig) -> str:
     return stable_hash(world.name, world.version, dataclasses.asdict(cfg))
 
 
-def shipped_sft_dir(world: World) -> Path:
-    return ASSETS / world.name / "sft"
+SHIPPED_SEEDS = range(8)  # SFT seeds shipped for the default config: 0 the initial policy
 
 
-def _load(world: World, cfg: SftConfig, folder: Path) -> GPT2LMHeadModel:
-    model = GPT2LMHeadModel(policy_config(world, cfg))
-    load_state(model, folder / "model.safetensors")
+def shipped_sft_dir(world: World, cfg: SftConfig) -> Path:
+    """Where the shipped copy of this SFT config would be (its meta.json says whether it is)."""
+    return ASSETS / world.name / ("sft" if cfg.seed == 0 else f"sft-seed{cfg.seed}")
+
+
+def _load(world: World, cfg: SftConfig, folder: Path) -> GPTModel:
+    model = GPTModel(policy_config(world, cfg))
+    load_policy_weights(model, folder / "model.safetensors")
     return model.eval()
 
 
@@ -117,10 +140,10 @@ def write_sft(world: SftWorld, cfg: SftConfig, folder: Path, progress=None) -> N
 
 def load_sft_policy(
     world: SftWorld, cfg: SftConfig, cache: ArtifactCache | None = None
-) -> tuple[GPT2LMHeadModel, str]:
+) -> tuple[GPTModel, str]:
     """(policy, key): the shipped copy when its key matches, else trained once and cached."""
     key = sft_key(world, cfg)
-    shipped = shipped_sft_dir(world)
+    shipped = shipped_sft_dir(world, cfg)
     meta = shipped / "meta.json"
     if meta.exists() and json.loads(meta.read_text())["key"] == key:
         return _load(world, cfg, shipped), key

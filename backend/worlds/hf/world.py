@@ -18,7 +18,6 @@ Shapes: B rows, Tp prompt tokens, T answer tokens.
 from __future__ import annotations
 
 from functools import cached_property
-from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -195,8 +194,8 @@ class HfWorld(World):
 
 class TextProxy(nn.Module):
     """A proxy over text: takes the policy's prompt + answer ids (B, Tp+T), like the toy proxies,
-    decodes them and scores the text with its own model and tokenizer. Returns an object with
-    `.logits` (B, 1), so reward_models.train_proxy and score work on it unchanged."""
+    decodes them and scores the text with its own model and tokenizer. Returns raw scores (B,),
+    so reward_models.train_proxy and score work on it unchanged."""
 
     def __init__(self, model, tokenizer, world: HfWorld) -> None:
         super().__init__()
@@ -204,7 +203,7 @@ class TextProxy(nn.Module):
         self.tokenizer = tokenizer
         self.world = world
 
-    def forward(self, ids: torch.Tensor) -> SimpleNamespace:
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
         prompts, answers = self.world.texts(ids)
         max_tokens = self.world.cfg.max_rm_tokens
         if torch.is_grad_enabled():  # training: one batch (lower --rm-batch-size if it OOMs)
@@ -215,4 +214,4 @@ class TextProxy(nn.Module):
                     self.model, self.tokenizer, prompts, answers, max_tokens, self.world.score_batch
                 )
             ).float()
-        return SimpleNamespace(logits=scores[:, None])  # (B, 1)
+        return scores  # (B,)
