@@ -61,6 +61,15 @@ def train_proxy(
     penalty; empty without `heldout`)}.
     """
     device = next(proxy.parameters()).device
+    # Dropout (transformers' proxy bases have it; toy proxies do not) draws from torch's global
+    # generator: seed it from this member's stream, and give the caller's state back after.
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(generator.initial_seed())
+        return _train(proxy, world, train, cfg, generator, heldout)
+
+
+def _train(proxy, world, train, cfg, generator, heldout) -> dict[str, list[float]]:
+    device = next(proxy.parameters()).device
     chosen = _inputs(world, train.prompt_idx, train.chosen, device)  # (M, Tp+T)
     rejected = _inputs(world, train.prompt_idx, train.rejected, device)  # (M, Tp+T)
     M = chosen.shape[0]

@@ -92,7 +92,7 @@ class RunContext:
         on how many run at once. torch releases the GIL inside each op."""
         items = list(items)
         workers = min(cpu_workers(), len(items))
-        if workers <= 1 or self.device.type != "cpu":
+        if workers <= 1 or self.device.type != "cpu" or not self.world.thread_safe:
             return [fn(x) for x in items]
         with ThreadPoolExecutor(workers, thread_name_prefix="run") as pool:
             return list(pool.map(fn, items))

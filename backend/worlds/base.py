@@ -19,8 +19,6 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from tokenizers import Tokenizer, models, pre_tokenizers
-from transformers import PreTrainedTokenizerFast
 
 from backend.batching import AdaptiveBatch
 from backend.cache import ArtifactCache
@@ -47,8 +45,12 @@ class World(ABC):
     max_answer_tokens: ClassVar[int]
     #: Prompts are left-padded to prompt_len (the hf world): models then need `model_inputs`.
     pads_prompts: ClassVar[bool] = False
+    #: Independent pieces of a run (members, prompts) may run side by side in threads: true when
+    #: building and running the world's models touches no process-wide state (torch's global
+    #: generator, transformers' loading switches), so numbers do not depend on the thread count.
+    thread_safe: ClassVar[bool] = False
 
-    tokenizer: PreTrainedTokenizerFast
+    tokenizer: WordTokenizer  # the hf world: a transformers tokenizer, which has the same methods
 
     @property
     def pad_id(self) -> int:
@@ -148,14 +150,46 @@ class World(ABC):
         return np.where(has_stop, stop.argmax(axis=1), answers.shape[1])
 
 
-def word_level_tokenizer(words: list[str]) -> PreTrainedTokenizerFast:
+class WordTokenizer:
+    """A whitespace word-level tokenizer over a fixed vocabulary, special tokens first (PAD = 0,
+    EOS, UNK), with the part of transformers' tokenizer interface the engine uses (so the hf
+    world's transformers tokenizers and this one are used alike). Plain Python: the toy worlds
+    start without importing transformers (about a second)."""
+
+    pad_token, eos_token, unk_token = PAD, EOS, UNK
+
+    def __init__(self, words: list[str]) -> None:
+        self._tokens = [PAD, EOS, UNK, *words]
+        self._ids = {w: i for i, w in enumerate(self._tokens)}
+        if len(self._ids) != len(self._tokens):
+            raise ValueError("a word-level vocabulary needs distinct words")
+        self.pad_token_id, self.eos_token_id, self.unk_token_id = 0, 1, 2
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+    def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
+        return [self._ids.get(w, self.unk_token_id) for w in text.split()]
+
+    def decode(self, ids, skip_special_tokens: bool = False) -> str:
+        special = {self.pad_token_id, self.eos_token_id, self.unk_token_id}
+        keep = [int(i) for i in ids if not (skip_special_tokens and int(i) in special)]
+        return " ".join(self._tokens[i] for i in keep)
+
+    def convert_ids_to_tokens(self, ids):
+        if isinstance(ids, int | np.integer):
+            return self._tokens[int(ids)]
+        return [self._tokens[int(i)] for i in ids]
+
+    def convert_tokens_to_ids(self, tokens):
+        if isinstance(tokens, str):
+            return self._ids.get(tokens, self.unk_token_id)
+        return [self._ids.get(t, self.unk_token_id) for t in tokens]
+
+
+def word_level_tokenizer(words: list[str]) -> WordTokenizer:
     """A whitespace word-level tokenizer over a fixed vocabulary (special tokens first: PAD=0)."""
-    vocab = {tok: i for i, tok in enumerate([PAD, EOS, UNK, *words])}
-    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token=PAD, eos_token=EOS, unk_token=UNK
-    )
+    return WordTokenizer(words)
 
 
 # ---- reading answers from a stored vocabulary ---------------------------------------------------

@@ -37,6 +37,7 @@ class SftWorld(World):
     """A world whose initial policy is trained on its own SFT answer distribution."""
 
     initial_policy_message = "loading the SFT policy"
+    thread_safe = True  # tinygpt models, explicit generators, no dropout
 
     @abstractmethod
     def sample_sft_answers(self, prompt_idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -127,32 +128,40 @@ def identity(name: str) -> dict:
     return {"id": name, "revision": revision}
 
 
+# transformers builds a model under process-wide switches (its logging verbosity, the default
+# device and init functions it patches while weights load), so two threads loading at once (the
+# engine trains members side by side) can each see the other's: one load at a time.
+_LOADING = threading.RLock()
+
+
 @contextlib.contextmanager
 def _load_errors(name: str, option: str):
-    """Turn what loading raises (missing files, unreachable hub, bad weights) into ConfigError."""
+    """Turn what loading raises (missing files, unreachable hub, bad weights) into ConfigError;
+    one load at a time (_LOADING)."""
     from transformers.utils import logging as hf_logging
 
-    level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # "newly initialized head" notes are expected here
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    except ConfigError:
-        raise
-    except pickle.UnpicklingError:
-        raise ConfigError(
-            option,
-            f"{name}: its weights are a pickle that torch's weights_only loading refuses; "
-            "convert them to safetensors (arbitrary pickles are never loaded)",
-        ) from None
-    except (OSError, ValueError, KeyError, RuntimeError) as e:
-        if isinstance(e, torch.cuda.OutOfMemoryError):
+    with _LOADING:
+        level = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()  # "newly initialized head" notes are expected here
+        hf_logging.disable_progress_bar()
+        try:
+            yield
+        except ConfigError:
             raise
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ConfigError(option, f"cannot load {name!r}: {first}") from e
-    finally:
-        hf_logging.set_verbosity(level)
-        hf_logging.enable_progress_bar()
+        except pickle.UnpicklingError:
+            raise ConfigError(
+                option,
+                f"{name}: its weights are a pickle that torch's weights_only loading refuses; "
+                "convert them to safetensors (arbitrary pickles are never loaded)",
+            ) from None
+        except (OSError, ValueError, KeyError, RuntimeError) as e:
+            if isinstance(e, torch.cuda.OutOfMemoryError):
+                raise
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ConfigError(option, f"cannot load {name!r}: {first}") from e
+        finally:
+            hf_logging.set_verbosity(level)
+            hf_logging.enable_progress_bar()
 
 
 @lru_cache(maxsize=64)
@@ -305,14 +314,15 @@ def load_proxy_base(cfg: HfWorldConfig, tokenizer, device: torch.device, seed: i
     )  # fmt: skip
     model.config.pad_token_id = tokenizer.pad_token_id
     std = getattr(model.config, "initializer_range", None) or 0.02
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
-        torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)  # the same stream torch.manual_seed(seed) gives
+    with torch.no_grad():
         for child_name, child in model.named_children():
             if child_name == model.base_model_prefix:
                 continue
             for m in child.modules():
                 if isinstance(m, torch.nn.Linear):
-                    torch.nn.init.normal_(m.weight, std=std)
+                    init = torch.empty_like(m.weight, device="cpu").normal_(0.0, std, generator=gen)
+                    m.weight.copy_(init)
                     if m.bias is not None:
                         torch.nn.init.zeros_(m.bias)
                 elif isinstance(m, torch.nn.LayerNorm):
