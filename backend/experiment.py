@@ -31,7 +31,8 @@ from backend.cache import ArtifactCache, stable_hash
 from backend.config import ExperimentConfig, validate
 from backend.diagnostics import ensemble_stats
 from backend.objectives import standard_objectives, standardize
-from backend.policy import SAMPLER_VERSION, sample_answers
+from backend.policy import SAMPLER_KEY as SAMPLER
+from backend.policy import sample_answers
 from backend.ppo import run_ppo
 from backend.preferences import PreferenceSplit, make_preferences
 from backend.reward_models import heldout_accuracy, score, train_proxy, unique_rows
@@ -64,9 +65,6 @@ def versions() -> dict:
         "transformers": transformers.__version__,
         "numpy": np.__version__,
     }
-
-
-SAMPLER = ("sampler", SAMPLER_VERSION)  # in the keys of every stage that samples answers
 
 
 NEAR_CHANCE = 0.55  # held-out accuracy below this is flagged: chance is 0.5, and with ~1,000
@@ -306,7 +304,7 @@ class Runner(RunContext):
 
     def run_ppo(self, sft_key, member_keys, proxies, reward_models) -> tuple[dict, dict]:
         """PPO against one objective of the same (cached) proxies as best-of-n: backend/ppo.py."""
-        return run_ppo(self, proxies, reward_models)
+        return run_ppo(self, proxies, reward_models, member_keys, sft_key)
 
 
 def run_experiment(

@@ -18,6 +18,7 @@ from backend.worlds.base import World
 # What sampled answers depend on besides the policy and the seed, in their cache keys: 2 = shared
 # prefixes and inverse-CDF draws (version 1 drew every row with torch.multinomial).
 SAMPLER_VERSION = 2
+SAMPLER_KEY = ("sampler", SAMPLER_VERSION)  # in the key of every cached stage that samples
 
 
 def policy_config(world: World, cfg: SftConfig) -> GPTConfig:

@@ -30,6 +30,7 @@ P held-out prompts, N answers per held-out prompt.
 from __future__ import annotations
 
 import copy
+import json
 import time
 from collections.abc import Callable
 
@@ -37,11 +38,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from backend.cache import stable_hash
 from backend.config import PpoConfig
 from backend.fits import fit_curve
 from backend.kl_control import make_kl_controller
-from backend.objectives import Objective, standardize
-from backend.policy import sample_answers
+from backend.objectives import Objective
+from backend.policy import SAMPLER_KEY, sample_answers
 from backend.reward_models import score
 from backend.runtime import RunContext
 from backend.seeding import stage_seed, torch_generator
@@ -296,7 +298,46 @@ def train_ppo(
 # ---- the experiment: PPO against one objective of the best-of-n proxies ------------------------
 
 
-def run_ppo(ctx: RunContext, proxies: list, reward_models: list[dict]) -> tuple[dict, dict]:
+def standardization(
+    ctx: RunContext, proxies: list, member_keys: list[str], sft_key: str, train_prompts
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each member's raw mean and population std over `norm_samples` answers of the initial
+    policy to the training prompts: (K,), (K,). Cached per member, so every objective and KL
+    penalty of one seed (and a bigger ensemble's old members) reuse them; the answers are drawn
+    only when a member is missing."""
+    cfg, pc = ctx.cfg, ctx.cfg.ppo
+    seq = stage_seed(cfg.seed, "ppo-norm")
+    answers_key = stable_hash(sft_key, "ppo-norm", cfg.seed, pc.eval_prompts, pc.norm_samples,
+                              SAMPLER_KEY)  # fmt: skip
+    drawn: dict[str, np.ndarray] = {}
+
+    def answers() -> tuple[np.ndarray, np.ndarray]:
+        if not drawn:
+            drawn["idx"] = np.random.default_rng(seq).choice(train_prompts, size=pc.norm_samples)
+            gen = torch_generator(seq, ctx.device)
+            drawn["answers"] = sample_answers(ctx.policy, ctx.world, drawn["idx"], gen)
+        return drawn["idx"], drawn["answers"]
+
+    stats = []
+    for proxy, key in zip(proxies, member_keys, strict=True):
+
+        def build(folder, proxy=proxy) -> None:
+            idx, ans = answers()
+            raw = score(proxy, ctx.world, idx, ans)  # (norm_samples,)
+            (folder / "standardization.json").write_text(
+                json.dumps({"mean": float(raw.mean()), "std": float(raw.std())})
+            )
+
+        folder = ctx.cache.get_or_create("ppo_norm", stable_hash(key, answers_key), build)
+        stats.append(json.loads((folder / "standardization.json").read_text()))
+    mu = np.array([s["mean"] for s in stats])
+    sd = np.array([s["std"] for s in stats])
+    return mu, np.where(sd > 0, sd, 1.0)
+
+
+def run_ppo(
+    ctx: RunContext, proxies: list, reward_models: list[dict], member_keys: list[str], sft_key: str
+) -> tuple[dict, dict]:
     """PPO for `ctx.cfg` against the trained proxies; returns (result, arrays) like best-of-n.
     The engine runs it on one torch thread (backend/runtime.py): on the idle 2-core machine two
     threads were only about 1.4x faster, and on the same machine busy with other work they made a
@@ -321,10 +362,7 @@ def run_ppo(ctx: RunContext, proxies: list, reward_models: list[dict]) -> tuple[
         return np.stack([score(p, world, prompt_idx, answers) for p in proxies], -1)  # (B, K)
 
     ctx.stage("ppo", 0.4, "standardizing the proxies on the initial policy's answers")
-    norm = stage_seed(cfg.seed, "ppo-norm")
-    idx = np.random.default_rng(norm).choice(train_prompts, size=pc.norm_samples)
-    answers = sample_answers(ctx.policy, world, idx, torch_generator(norm, device))
-    _, mu, sd = standardize(member_scores(idx, answers), axis=0)  # (K,) each
+    mu, sd = standardization(ctx, proxies, member_keys, sft_key, train_prompts)  # (K,) each
     for rm, m, s in zip(reward_models, mu, sd, strict=True):
         rm["standardization"] = {"mean": float(m), "std": float(s)}
 

@@ -301,6 +301,20 @@ def test_ensemble_objectives_run(cache, objective):
     assert "beta=0.01" in curve["label"]
 
 
+def test_the_standardization_pass_is_shared_by_every_objective_of_a_seed(tmp_path):
+    first = run_experiment(small_config(**{"ppo.steps": 1}), cache=ArtifactCache(tmp_path))
+    other = small_config(**{"ppo.steps": 1, "ppo.objective": "wco", "ppo.kl_coef": 0.01})
+    again = run_experiment(other, cache=ArtifactCache(tmp_path)).result
+    norm_hits = [h for h in again["cache_hits"] if h.startswith("ppo_norm/")]
+    assert len(norm_hits) == other.reward_models.members  # one per member, none recomputed
+    assert [m["standardization"] for m in again["reward_models"]] == [
+        m["standardization"] for m in first.result["reward_models"]
+    ]
+    new_seed = small_config(**{"ppo.steps": 1}).replace(seed=1)
+    hits = run_experiment(new_seed, cache=ArtifactCache(tmp_path)).result["cache_hits"]
+    assert not [h for h in hits if h.startswith("ppo_norm/")]
+
+
 def test_adaptive_kl_coefficient_moves(cache):
     cfg = small_config(**{"ppo.kl_coef": 0.1, "ppo.kl_target": 5.0, "ppo.kl_horizon": 2})
     training = run_experiment(cfg, cache=ArtifactCache(cache)).result["training"]
