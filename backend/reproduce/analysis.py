@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from backend.best_of_n import bon_curves, expected_best_of_n
+from backend.diagnostics import ensemble_stats
 from backend.fits import fit_curve
 from backend.objectives import Objective
 from backend.reproduce.plan import ENSEMBLE, LAMBDAS, NOISES, Spec
@@ -25,6 +26,17 @@ def _final_gold(gold: np.ndarray, sel: np.ndarray) -> float:
     return float(expected_best_of_n(sel, gold[..., None], [N])[0, :, 0].mean())
 
 
+DIAGNOSTICS = ("shared_error", "member_sd", "shared_share")  # of each objective at n = N
+
+
+def _seed_lists(per_seed: list[dict]) -> dict:
+    """[{a: 1, b: {c: 2}}, {a: 3, b: {c: 4}}] -> {a: [1, 3], b: {c: [2, 4]}}."""
+    first = per_seed[0]
+    if isinstance(first, dict):
+        return {k: _seed_lists([d[k] for d in per_seed]) for k in first}
+    return list(per_seed)
+
+
 def bon_measures(arrays: dict, lam: float, lambdas=LAMBDAS) -> dict:
     """What one best-of-n score matrix (gold (P,N), proxy (P,N,K)) says.
 
@@ -41,6 +53,12 @@ def bon_measures(arrays: dict, lam: float, lambdas=LAMBDAS) -> dict:
     )
     curves = {SINGLE_AVG: average_points(singles)}
     curves.update({c["objective"]: c["points"] for c in ens})
+    seen = ensemble_stats(gold, proxy[..., E], "")
+    diagnostics = {
+        "error_corr": seen["error_corr"],
+        "averaging_ceiling": seen["averaging_ceiling"],
+        "at_n_max": {c["objective"]: {k: c["points"][-1][k] for k in DIAGNOSTICS} for c in ens},
+    }
     sizes: dict[str, list[float]] = {"mean": [], "wco": [], "uwo": []}
     for k in range(1, K + 1):
         for name in sizes:
@@ -55,6 +73,7 @@ def bon_measures(arrays: dict, lam: float, lambdas=LAMBDAS) -> dict:
         lam_over.append(st["overoptimization"])
     return {
         "curves": curves,
+        "diagnostics": diagnostics,
         "stats": {label: curve_stats(pts) for label, pts in curves.items()},
         "sizes": {"k": list(range(1, K + 1)), **sizes},
         "lambdas": {"lambda": list(lambdas), "final": lam_final, "overoptimization": lam_over},
@@ -95,6 +114,7 @@ def analyze(specs: list[Spec], results: dict[str, dict], arrays: dict[str, dict]
                 for lb in labels
             },
             "per_seed": {lb: [m["stats"][lb] for m in ms] for lb in labels},
+            "diagnostics": _seed_lists([m["diagnostics"] for m in ms]),
         }
     main = per_noise[main_noise]
     K = len(main[0]["sizes"]["k"])

@@ -159,6 +159,7 @@ def claim_conservative_bon(a: dict) -> dict:
     verdict = _verdict(above + gone, [all(above)])
     if verdict == "partly":
         parts.append("They soften the fall but do not remove it.")
+    parts.append(seen_text(main))
     return {
         "id": "3",
         "claim": "WCO and UWO practically eliminate best-of-n overoptimization",
@@ -171,6 +172,24 @@ def claim_conservative_bon(a: dict) -> dict:
         f"{ELIMINATED_MAX:.0%} of their peak gain; partly: above the single RM in every seed only",
         "figure": "bon",
     }
+
+
+def seen_text(block: dict) -> str:
+    """What the ensemble could see at n = N (Eisenstein et al.): how much of the members' error
+    at WCO's and UWO's picks is shared, and how correlated their errors are."""
+    diag = block.get("diagnostics")
+    if not diag:
+        return ""
+    shares = [
+        f"{obj.upper()} {_pct(diag['at_n_max'][obj]['shared_share'])}"
+        for obj in ("wco", "uwo")
+        if obj in diag["at_n_max"]
+    ]
+    rho = [r for r in diag["error_corr"] if r is not None]
+    text = f"At n = N the members share {' and '.join(shares)} of their squared error at the pick"
+    if rho:
+        text += f" (their errors correlate at {_ms(rho, '.2f')})"
+    return text + ", which no objective of their scores can see."
 
 
 def claim_ppo(a: dict) -> dict:

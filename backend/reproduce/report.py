@@ -21,6 +21,10 @@ def setup_text(analysis: dict) -> str:
         f"members' curves averaged; ensemble sizes and UWO λ use the same score matrix, "
         f"UWO λ = {analysis['uwo_lambda_bon']:g} elsewhere); PPO's single RM: "
         f"{analysis.get('ppo_single', 'member 0')}. "
+        "A member's error on an answer is its standardized score minus the standardized gold; "
+        "the shared share is the fraction of the members' squared error at the answer "
+        "best-of-n keeps that is common to all of them, which no objective of their scores can "
+        "see (Eisenstein et al. 2024). "
         "Verdicts come from the criteria below, computed from these numbers."
     )
 
