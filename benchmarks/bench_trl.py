@@ -5,7 +5,9 @@
 
 1. Reward-model training. Ours: `train_proxy` (backend/reward_models.py). TRL: `RewardTrainer`.
    The same model on both sides: the toy world's proxy, the shipped SFT policy's first block
-   under a one-output head (`build_proxy`, same seed, so the same initial weights); the same
+   under a one-output head (`build_proxy`, same seed, so the same initial weights; ours is
+   backend/tinygpt.py's GPTScorer, TRL's transformers' GPT2ForSequenceClassification with the
+   same weights, which computes every position where ours computes the last one); the same
    noisy preference pairs of the default toy-bon config (prompt + answer token ids, the answer
    right-padded to 10 tokens exactly as we score it); the same epochs, batch size, learning rate
    and optimizer (AdamW, no weight decay, constant learning rate, no gradient clipping).
@@ -23,8 +25,8 @@
 
 What still differs, by design of each library (this is what the ratios measure):
 - TRL generates with `model.generate` (GenerationConfig, logits processors, stopping criteria,
-  attention masks); we use a hand-written KV-cache sampling loop with no mask (every toy prompt
-  has 4 tokens).
+  attention masks) on transformers' GPT-2; we use our prefix-sharing KV-cache sampler on
+  backend/tinygpt.py's GPT-2 with the same weights, and no mask (every toy prompt has 4 tokens).
 - TRL tokenizes the prompt text each step and decodes completions to text for the reward
   function; we keep token ids throughout.
 - TRL's loss has no value model (RLOO's baseline is the other answers' mean reward); ours trains a
@@ -72,6 +74,32 @@ def require_trl() -> None:
 # ---- shared setup ------------------------------------------------------------------------------
 
 
+def hf_tokenizer(world):
+    """transformers' word-level tokenizer with the toy world's vocabulary (TRL needs one)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {w: i for i, w in enumerate(world.vocab())}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=world.tokenizer.unk_token))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    t = world.tokenizer
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token=t.pad_token, eos_token=t.eos_token, unk_token=t.unk_token
+    )
+
+
+def hf_model(ours, cls):
+    """transformers' GPT-2 (`cls`) with our model's weights."""
+    from backend.tinygpt import gpt2_config
+
+    cfg = gpt2_config(ours.config)
+    cfg.num_labels = 1
+    model = cls(cfg)
+    missing, _ = model.load_state_dict(ours.state_dict(), strict=False)
+    assert set(missing) <= {"lm_head.weight"}, missing  # tied to the token embeddings
+    return model
+
+
 def setup(pairs: int):
     """(world, SFT policy, toy-ppo config, training pairs): the default toy-bon preferences."""
     import dataclasses
@@ -110,6 +138,7 @@ def time_trl_rm(world, sft, rm_cfg, train, seed: int, out: Path) -> tuple[float,
     """(seconds in trainer.train(), seconds constructing the trainer)."""
     import torch
     from datasets import Dataset
+    from transformers import GPT2ForSequenceClassification
     from trl import RewardConfig, RewardTrainer
 
     from backend.reward_models import build_proxy
@@ -118,7 +147,7 @@ def time_trl_rm(world, sft, rm_cfg, train, seed: int, out: Path) -> tuple[float,
     chosen = torch.cat([prompts, torch.as_tensor(train.chosen)], 1)  # (M, Tp+T)
     rejected = torch.cat([prompts, torch.as_tensor(train.rejected)], 1)  # (M, Tp+T)
     data = Dataset.from_dict({"chosen_ids": chosen.tolist(), "rejected_ids": rejected.tolist()})
-    proxy = build_proxy(sft, rm_cfg.layers, seed)
+    proxy = hf_model(build_proxy(sft, rm_cfg.layers, seed), GPT2ForSequenceClassification)
     args = RewardConfig(
         output_dir=str(out),
         per_device_train_batch_size=rm_cfg.batch_size,
@@ -135,7 +164,7 @@ def time_trl_rm(world, sft, rm_cfg, train, seed: int, out: Path) -> tuple[float,
     )
     t0 = time.perf_counter()
     trainer = RewardTrainer(
-        model=proxy, args=args, train_dataset=data, processing_class=world.tokenizer
+        model=proxy, args=args, train_dataset=data, processing_class=hf_tokenizer(world)
     )
     t1 = time.perf_counter()
     trainer.train()
@@ -170,7 +199,9 @@ def time_ours_ppo(world, sft, cfg, steps: int, seed: int) -> list[float]:
     pc = cfg.ppo
     ref = sft
     policy, value = copy.deepcopy(ref), ValueModel(ref)
-    opt = torch.optim.Adam([*policy.parameters(), *value.parameters()], lr=pc.lr, foreach=True)
+    opt = torch.optim.Adam(  # as train_ppo makes it
+        [*policy.parameters(), *value.parameters()], lr=pc.lr, eps=1e-5, fused=True
+    )
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
     prompts = np.arange(len(world.prompts()))
@@ -189,7 +220,7 @@ def time_trl_rloo(world, sft, cfg, steps: int, seed: int, out: Path) -> tuple[li
     seconds constructing the trainer)."""
     import numpy as np
     from datasets import Dataset
-    from transformers import TrainerCallback
+    from transformers import GPT2LMHeadModel, TrainerCallback
     from trl import RLOOConfig, RLOOTrainer
 
     pc = cfg.ppo
@@ -236,14 +267,16 @@ def time_trl_rloo(world, sft, cfg, steps: int, seed: int, out: Path) -> tuple[li
             if state.global_step % per_cycle == 0:
                 ends.append(time.perf_counter())
 
-    sft.save_pretrained(out / "sft")  # TRL loads the reference model from the policy's path
+    tokenizer = hf_tokenizer(world)
+    hf_model(sft, GPT2LMHeadModel).save_pretrained(out / "sft")  # TRL loads it (and the ref)
+    tokenizer.save_pretrained(out / "sft")
     t0 = time.perf_counter()
     trainer = RLOOTrainer(
         model=str(out / "sft"),
         reward_funcs=gold_reward,
         args=args,
         train_dataset=data,
-        processing_class=world.tokenizer,
+        processing_class=tokenizer,
         callbacks=[CycleClock()],
     )
     setup_s = time.perf_counter() - t0
