@@ -29,6 +29,7 @@ from backend import assets
 from backend.best_of_n import bon_curves
 from backend.cache import ArtifactCache, stable_hash
 from backend.config import ExperimentConfig, validate
+from backend.dpo import run_dpo
 from backend.objectives import standard_objectives, standardize
 from backend.policy import sample_answers
 from backend.ppo import run_ppo
@@ -67,7 +68,8 @@ def versions() -> dict:
 
 class Runner(RunContext):
     """Runs the stages of one experiment: the shared ones (initial policy, preference pairs,
-    proxies) here, then the method's (best-of-n here, PPO in backend/ppo.py)."""
+    proxies) here, then the method's (best-of-n here, PPO in backend/ppo.py, DPO in
+    backend/dpo.py)."""
 
     def __init__(self, cfg: ExperimentConfig, cache: ArtifactCache, progress, should_stop):
         super().__init__(validate(cfg), cache, progress, should_stop)
@@ -176,6 +178,11 @@ class Runner(RunContext):
         Returns (sft_key, member_keys, proxies, reward_model_stats)."""
         self.policy, sft_key = self.sft()
         prefs_key, train, heldout = self.preferences(sft_key)
+        keys, proxies, stats = self.proxies(prefs_key, train, heldout)
+        return sft_key, keys, proxies, stats
+
+    def proxies(self, prefs_key: str, train, heldout) -> tuple[list[str], list, list[dict]]:
+        """The K trained proxies: (member_keys, proxies, reward_model_stats)."""
         K = self.cfg.reward_models.members
         keys, proxies, stats = [], [], []
         for i in range(K):
@@ -184,13 +191,16 @@ class Runner(RunContext):
             keys.append(key)
             proxies.append(proxy)
             stats.append({"member": i, **st})
-        return sft_key, keys, proxies, stats
+        return keys, proxies, stats
 
     def run(self) -> ExperimentOutput:
         t_start = time.perf_counter()
-        sft_key, member_keys, proxies, reward_models = self.ensemble()
-        run_method = {"bon": self.run_bon, "ppo": self.run_ppo}[self.cfg.method]
-        result, arrays = run_method(sft_key, member_keys, proxies, reward_models)
+        if self.cfg.method == "dpo":  # trains no reward model: the proxies only when asked for
+            result, arrays, reward_models = self.run_dpo()
+        else:
+            sft_key, member_keys, proxies, reward_models = self.ensemble()
+            run_method = {"bon": self.run_bon, "ppo": self.run_ppo}[self.cfg.method]
+            result, arrays = run_method(sft_key, member_keys, proxies, reward_models)
         self.timings["total_s"] = time.perf_counter() - t_start
         self.progress(1.0, "done")
         result.update(
@@ -252,6 +262,18 @@ class Runner(RunContext):
     def run_ppo(self, sft_key, member_keys, proxies, reward_models) -> tuple[dict, dict]:
         """PPO against one objective of the same (cached) proxies as best-of-n: backend/ppo.py."""
         return run_ppo(self, proxies, reward_models)
+
+    def run_dpo(self) -> tuple[dict, dict, list[dict]]:
+        """DPO (IPO, SLiC) on the same preference pairs: backend/dpo.py. The proxies (the same
+        cached artifacts as best-of-n's) are trained only with dpo.score_proxies, to score the
+        policy's samples. Returns (result, arrays, reward_model_stats)."""
+        self.policy, sft_key = self.sft()
+        prefs_key, train, heldout = self.preferences(sft_key)
+        proxies, stats = [], []
+        if self.cfg.dpo.score_proxies:
+            _, proxies, stats = self.proxies(prefs_key, train, heldout)
+        result, arrays = run_dpo(self, train, heldout, proxies, stats)
+        return result, arrays, stats
 
 
 def run_experiment(

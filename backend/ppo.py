@@ -43,7 +43,7 @@ from backend.kl_control import make_kl_controller
 from backend.objectives import Objective, standardize
 from backend.policy import sample_answers
 from backend.reward_models import score
-from backend.runtime import RunContext
+from backend.runtime import RunContext, one_cpu_thread
 from backend.seeding import stage_seed, torch_generator
 from backend.worlds.base import World
 
@@ -303,13 +303,8 @@ def run_ppo(ctx: RunContext, proxies: list, reward_models: list[dict]) -> tuple[
     were only about 1.4x faster, and on the same machine busy with other work they made a PPO
     step up to 15x slower (0.27 s against 4.6 s; benchmarks/bench_ppo.py compares the two).
     """
-    threads = torch.get_num_threads()
-    if ctx.device.type == "cpu":
-        torch.set_num_threads(1)
-    try:
+    with one_cpu_thread(ctx.device):
         return _run_ppo(ctx, proxies, reward_models)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run_ppo(ctx: RunContext, proxies: list, reward_models: list[dict]) -> tuple[dict, dict]:
@@ -325,10 +320,7 @@ def _run_ppo(ctx: RunContext, proxies: list, reward_models: list[dict]) -> tuple
     objective = Objective.of_ppo(pc)
     t0 = time.perf_counter()
 
-    split = np.random.default_rng(stage_seed(cfg.seed, "ppo-prompts"))
-    order = split.permutation(len(world.prompts()))
-    eval_prompts = np.sort(order[: pc.eval_prompts])
-    train_prompts = np.sort(order[pc.eval_prompts :])
+    eval_prompts, train_prompts = ctx.heldout_prompts(pc.eval_prompts)
 
     def member_scores(prompt_idx: np.ndarray, answers: np.ndarray) -> np.ndarray:
         return np.stack([score(p, world, prompt_idx, answers) for p in proxies], -1)  # (B, K)

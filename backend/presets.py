@@ -20,6 +20,13 @@ PRESETS: dict[str, tuple[str, ExperimentConfig]] = {
         "proxies)",
         ExperimentConfig(method="ppo").replace(**{"preferences.pairs": 12_000}),
     ),
+    # Chosen by measurement over seeds (docs/dpo.md): TENTATIVE.
+    "toy-dpo": (
+        "DPO in the toy world on toy-bon's noisy preference pairs (25% label noise), no reward "
+        "model: pick --dpo-loss dpo|ipo|slic, --dpo-beta, --dpo-epochs; --dpo-proxies true lets "
+        "toy-bon's proxies score its samples",
+        ExperimentConfig(method="dpo"),
+    ),
 }
 
 

@@ -9,12 +9,15 @@ depending on the engine that calls it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
+import numpy as np
 import torch
 
 from backend.cache import ArtifactCache
 from backend.config import ExperimentConfig
+from backend.seeding import stage_seed
 from backend.worlds.base import World
 
 Progress = Callable[[float, str], None]
@@ -31,6 +34,20 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("--device cuda was asked for, but torch sees no CUDA device")
     return torch.device(name)
+
+
+@contextmanager
+def one_cpu_thread(device: torch.device) -> Iterator[None]:
+    """On the CPU, torch on one intra-op thread inside the block (restored afterwards): the toy
+    models are far too small for intra-op parallelism, and on a busy machine two threads made a
+    PPO step up to 15x slower (benchmarks/bench_ppo.py). Other devices: unchanged."""
+    threads = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 class RunContext:
@@ -59,6 +76,15 @@ class RunContext:
         if self.should_stop():
             raise Cancelled(f"cancelled before {name}")
         self.progress(frac, message)
+
+    def heldout_prompts(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(held-out, training) prompt indices, each sorted: k of the world's prompts chosen by
+        the experiment seed only. PPO and DPO share the split, so runs of one seed are evaluated
+        on the same prompts whichever method they use."""
+        order = np.random.default_rng(stage_seed(self.cfg.seed, "ppo-prompts")).permutation(
+            len(self.world.prompts())
+        )
+        return np.sort(order[:k]), np.sort(order[k:])
 
     def add_time(self, name: str, seconds: float) -> None:
         self.timings[name] = self.timings.get(name, 0.0) + seconds

@@ -21,7 +21,14 @@ def setup_text(analysis: dict) -> str:
         f"members' curves averaged; ensemble sizes and UWO λ use the same score matrix, "
         f"UWO λ = {analysis['uwo_lambda_bon']:g} elsewhere); PPO's single RM: "
         f"{analysis.get('ppo_single', 'member 0')}. "
-        "Verdicts come from the criteria below, computed from these numbers."
+        + (
+            "DPO (claims 7a-7c) trains no reward model: it learns from the same noisy pairs, "
+            "KL is measured on its own samples as for PPO, and gold is standardized on the same "
+            "held-out prompts. "
+            if analysis.get("dpo")
+            else ""
+        )
+        + "Verdicts come from the criteria below, computed from these numbers."
     )
 
 
