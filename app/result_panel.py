@@ -161,8 +161,8 @@ def members(result: dict) -> None:
     if not result.get("reward_models"):
         st.info(
             "This run trained no reward model (direct alignment learns from the pairs "
-            "themselves). Run it with `--dpo-proxies true` (the form's 'train the proxy "
-            "ensemble' box) to have the proxies score its samples."
+            "themselves). Run it with `--dpo-proxies true` (the form's 'proxies score the "
+            "samples' box) to have the proxies score its samples."
         )
         return
     st.markdown(

@@ -128,20 +128,22 @@ class DpoConfig:
         0.1, "beta: the implicit reward's scale (smaller: a larger KL budget)", "--dpo-beta",
         lo=1e-4, hi=100.0,
     )  # fmt: skip
-    epochs: int = opt(3, "passes over the training pairs", "--dpo-epochs", lo=1, hi=1000)
-    lr: float = opt(3e-4, "Adam learning rate", "--dpo-lr", lo=1e-8, hi=1.0)
+    epochs: int = opt(5, "epochs over the preference pairs", "--dpo-epochs", lo=1, hi=1000)
+    lr: float = opt(5e-4, "DPO's Adam learning rate", "--dpo-lr", lo=1e-8, hi=1.0)
     batch_size: int = opt(64, "preference pairs per DPO step", "--dpo-batch-size", lo=1, hi=65_536)
     max_grad_norm: float = opt(1.0, "gradient clip norm", lo=0.0, hi=1e6)
     eval_every: int = opt(
         25, "evaluate every E steps (and at fractions of the first epoch)", "--dpo-eval-every",
         lo=1, hi=100_000,
     )  # fmt: skip
-    first_epoch_evals: int = opt(8, "evaluations spread evenly over the first epoch", lo=0, hi=1000)
+    first_epoch_evals: int = opt(
+        16, "evaluations spread evenly over the first epoch", lo=0, hi=1000
+    )
     eval_prompts: int = opt(5, "held-out prompts (their pairs are not trained on)", lo=1, hi=10_000)
     eval_samples: int = opt(128, "answers per held-out prompt per evaluation", lo=1, hi=100_000)
     show_samples: int = opt(4, "sampled answers kept per evaluation", lo=0, hi=100)
     score_proxies: bool = opt(
-        False, "train the proxy ensemble and let it score the samples", "--dpo-proxies"
+        False, "proxies score the samples (trains the ensemble)", "--dpo-proxies"
     )
 
 

@@ -12,8 +12,8 @@ reward margin, the losses are (`preference_loss`):
 
 One step (`dpo_step`):
   1. log-probs   log pi of the B chosen and B rejected answers, one forward pass of 2B rows
-  2. margin      h against the reference's log-probs (computed once for every pair, before
-                 training: the reference is frozen)
+  2. margin      the implicit rewards against the reference's log-probs (computed once for
+                 every pair before training: the reference is frozen), their margin h
   3. loss        the chosen loss of h, averaged over the B pairs
   4. update      Adam, the gradient norm clipped to `max_grad_norm`
 Every `eval_every` steps, at `first_epoch_evals` even fractions of the first epoch, at step 0 and
@@ -145,6 +145,14 @@ class Pairs:
     def __len__(self) -> int:
         return len(self.prompt_idx)
 
+    def implicit_rewards(self, policy, world: World, beta: float, batch: int):
+        """The policy's implicit rewards of every chosen and rejected answer: (M,), (M,) numpy."""
+        r_c, r_r = (
+            implicit_reward(batched_logprobs(policy, world, self.prompt_idx, a, batch), ref, beta)
+            for a, ref in ((self.chosen, self.ref_chosen), (self.rejected, self.ref_rejected))
+        )
+        return r_c.cpu().numpy(), r_r.cpu().numpy()
+
 
 def dpo_step(
     policy, optimizer: torch.optim.Optimizer, world: World, pairs: Pairs, mb: np.ndarray,
@@ -156,11 +164,11 @@ def dpo_step(
     idx = np.concatenate([pairs.prompt_idx[mb], pairs.prompt_idx[mb]])  # (2B,)
     answers = np.concatenate([pairs.chosen[mb], pairs.rejected[mb]])  # (2B, T)
     logp_c, logp_r = sequence_logprobs(policy, world, idx, answers).split(B)  # (B,) each
-    # 2. the implicit rewards and their margin, against the reference's log-probs
+    # 2. the implicit rewards, against the reference's log-probs
     t = torch.as_tensor(mb, device=logp_c.device)
     r_c = implicit_reward(logp_c, pairs.ref_chosen[t], cfg.beta)  # (B,)
     r_r = implicit_reward(logp_r, pairs.ref_rejected[t], cfg.beta)  # (B,)
-    # 3. the loss of the margin h = (r_c - r_r) / beta
+    # 3. the loss of their log-ratio margin h = (r_c - r_r) / beta
     loss = preference_loss((r_c - r_r) / cfg.beta, cfg.beta, cfg.loss).mean()
     # 4. update
     optimizer.zero_grad(set_to_none=True)
@@ -282,25 +290,8 @@ def _run_dpo(ctx, train, heldout, proxies, reward_models) -> tuple[dict, dict]:
             norm.update(gold_mean=g_mu, gold_std=g_sd, mu=m_mu, sd=m_sd)
         gold = (gold_raw - norm["gold_mean"]) / norm["gold_std"]  # (P*N,)
         members = (raw - norm["mu"]) / norm["sd"]  # (P*N, K)
-        proxy = members.mean(1) if proxies else np.full(len(flat), np.nan)  # (P*N,)
-        r_c = (
-            implicit_reward(
-                batched_logprobs(policy, world, clean.prompt_idx, clean.chosen, batch),
-                clean.ref_chosen,
-                dc.beta,
-            )
-            .cpu()
-            .numpy()
-        )
-        r_r = (
-            implicit_reward(
-                batched_logprobs(policy, world, clean.prompt_idx, clean.rejected, batch),
-                clean.ref_rejected,
-                dc.beta,
-            )
-            .cpu()
-            .numpy()
-        )
+        proxy = members.mean(1) if proxies else None  # (P*N,): the members' mean
+        r_c, r_r = clean.implicit_rewards(policy, world, dc.beta, batch)  # (M,) each
         mean_proxy = float(proxy.mean()) if proxies else None
         points.append(
             {

@@ -172,17 +172,7 @@ def train_tiny(world, cfg: DpoConfig = TINY, seed: int = 0, m: int = 256):
     acc = []
 
     def evaluate(step: int) -> None:
-        r_c = implicit_reward(
-            batched_logprobs(policy, world, clean.prompt_idx, clean.chosen, 64),
-            clean.ref_chosen,
-            cfg.beta,
-        )
-        r_r = implicit_reward(
-            batched_logprobs(policy, world, clean.prompt_idx, clean.rejected, 64),
-            clean.ref_rejected,
-            cfg.beta,
-        )
-        acc.append(pair_accuracy(r_c.numpy(), r_r.numpy()))
+        acc.append(pair_accuracy(*clean.implicit_rewards(policy, world, cfg.beta, 64)))
 
     history = train_dpo(policy, world, pairs, cfg, np.random.default_rng(seed), evaluate)
     return policy, history, acc

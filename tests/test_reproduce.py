@@ -63,7 +63,8 @@ def test_plan_ends_with_the_dpo_beta_sweep():
             get_preset("toy-dpo").dpo, beta=s.beta
         )
         assert s.config.preferences == get_preset("toy-bon").preferences  # toy-bon's pairs
-    assert {s.config.dpo.eval_samples for s in plan(1, "quick") if s.method == "dpo"} == {64}
+    quick = [s.config.dpo for s in plan(1, "quick") if s.method == "dpo"]
+    assert {(d.epochs, d.eval_samples) for d in quick} == {(3, 64)}
 
 
 def test_quick_shares_one_ensemble_between_best_of_n_and_ppo():

@@ -61,13 +61,13 @@ SIZES = {
         "quick",
         "best-of-n on toy-ppo's 12,000 pairs with 8 proxies (5 without label noise), N = 1024 "
         "answers per prompt; toy-ppo for 100 steps with 32 evaluation answers per prompt, "
-        "against single member 0, WCO and UWO; toy-dpo at each beta with 64 evaluation answers "
-        "per prompt (<= 10 min on 2 CPU cores)",
+        "against single member 0, WCO and UWO; toy-dpo at each beta for 3 epochs with 64 "
+        "evaluation answers per prompt (<= 10 min on 2 CPU cores)",
         {"preferences.pairs": 12_000, "reward_models.members": 8, "bon.samples": 1024},
         {"ppo.steps": 100, "ppo.eval_samples": 32, "ppo.norm_samples": 1024},
         ("single", "wco", "uwo"),
         clean={"reward_models.members": 5},
-        dpo={"dpo.eval_samples": 64},
+        dpo={"dpo.epochs": 3, "dpo.eval_samples": 64},
     ),
     "tiny": Size(  # for tests: seconds, numbers meaningless
         "tiny",
