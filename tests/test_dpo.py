@@ -246,7 +246,7 @@ def test_experiment_layout_and_reproducibility(cache):
     r = out.result
     assert r["curves"] == again.result["curves"] and r["samples"] == again.result["samples"]
     (curve,) = r["curves"]
-    assert curve["method"] == "dpo" and curve["objective"] == "dpo" and curve["beta"] == 0.1
+    assert curve["method"] == "dpo" and curve["objective"] == "dpo" and curve["beta"] == 0.03
     per_epoch = r["pairs"]["steps_per_epoch"]
     assert per_epoch == math.ceil(r["pairs"]["train"] / 32)
     assert r["pairs"]["train"] < r["pairs"]["train_all"] == 300  # held-out prompts' pairs out
