@@ -17,9 +17,11 @@ from app.tables import CONVENTIONS, fits_frame, members_frame, summary_frame, x_
 from backend.fits import FORMS, predict
 
 OBJECTIVE_COLOURS = {"mean": "#1f77b4", "wco": "#d62728", "uwo": "#2ca02c"}
+LOSS_COLOURS = {"dpo": "#ff7f0e", "ipo": "#17becf", "slic": "#8c564b"}  # DPO curves by loss
 MEMBER_COLOURS = ["#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#ff7f0e"]
 RUN_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b"]
 OBJECTIVE_DASHES = {"mean": "solid", "wco": "dash", "uwo": "dot", "single": "dashdot"}
+METHOD_MARKERS = {"bon": "circle", "ppo": "square", "dpo": "diamond"}  # Compare: marker = method
 X_TITLES = {
     "kl": "KL(π ‖ π_init) (nats; best-of-n: the bound log n − (n−1)/n)",
     "sqrt_kl": "√KL (nats^½; best-of-n: of the bound)",
@@ -31,7 +33,14 @@ FIG_HEIGHT = 460
 def objective_colour(curve: dict) -> str:
     if curve["objective"] == "single":
         return MEMBER_COLOURS[int(curve.get("member") or 0) % len(MEMBER_COLOURS)]
+    if curve.get("method") == "dpo":
+        return LOSS_COLOURS.get(curve["objective"], "#333333")
     return OBJECTIVE_COLOURS.get(curve["objective"], "#333333")
+
+
+def has_proxy(points: list[dict]) -> bool:
+    """Whether a curve has proxy values to draw (DPO's have none unless its ensemble scored)."""
+    return all(p.get("proxy") is not None for p in points)
 
 
 def _xs(points: list[dict], x: str) -> list[float]:
@@ -71,16 +80,18 @@ def curves_figure(
     show_fits: bool = False,
     show_se: bool = False,
     title: str | None = None,
+    colours: list[str] | None = None,
 ) -> go.Figure:
-    """Gold (solid) and proxy (dashed) against KL or sqrt KL, one colour per objective."""
+    """Gold (solid) and proxy (dashed) against KL or sqrt KL, one colour per objective (or, with
+    `colours`, the i-th curve in colours[i]: a sweep of one method)."""
     fig = go.Figure()
-    for c in curves:
+    for i, c in enumerate(curves):
         pts = c["points"]
         if not pts:
             continue
         xk = x_key(c)
         xs = _xs(pts, x)
-        colour = objective_colour(c)
+        colour = colours[i % len(colours)] if colours else objective_colour(c)
         single = c["objective"] == "single"
         width = 1.5 if single else 3
         custom = [[p.get(xk), p["kl"]] for p in pts]
@@ -103,7 +114,7 @@ def curves_figure(
                 hovertemplate=hover + "<extra>%{fullData.name}</extra>",
             )
         )
-        if show_proxy:
+        if show_proxy and has_proxy(pts):
             fig.add_trace(
                 go.Scatter(
                     x=xs,
@@ -150,6 +161,9 @@ def compare_figure(
     for run, c in series:
         colour = run_colour.setdefault(run, RUN_COLOURS[len(run_colour) % len(RUN_COLOURS)])
         pts = c["points"]
+        if metric == "proxy" and not has_proxy(pts):
+            continue  # a DPO run without an ensemble has no proxy to show
+        method = c.get("method", "bon")
         fig.add_trace(
             go.Scatter(
                 x=_xs(pts, x),
@@ -158,7 +172,10 @@ def compare_figure(
                 name=f"{run} · {c['label']}",
                 legendgroup=run,
                 line={"color": colour, "dash": OBJECTIVE_DASHES.get(c["objective"], "solid")},
-                marker={"size": 4},
+                marker={"size": 5, "symbol": METHOD_MARKERS.get(method, "circle")},
+                customdata=[[method, p.get(x_key(c))] for p in pts],
+                hovertemplate=f"%{{customdata[0]}} {x_key(c)}=%{{customdata[1]}}<br>"
+                "x=%{x:.3f}, y=%{y:.3f}<extra>%{fullData.name}</extra>",
             )
         )
     _layout(fig, x, f"{metric} (standardized)", title)
@@ -219,6 +236,51 @@ def losses_figure(result: dict) -> go.Figure:
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
         xaxis_title="epoch",
         yaxis_title="Bradley-Terry loss",
+    )
+    return fig
+
+
+def epochs_figure(curve: dict) -> go.Figure:
+    """A DPO curve against epochs of the preference data: gold of the policy's samples (left
+    axis) and the implicit reward's accuracy on held-out clean pairs (right axis), with the end
+    of the first epoch marked (where direct alignment often peaks already)."""
+    pts = curve["points"]
+    epochs = [p["epoch"] for p in pts]
+    custom = [[p["step"], p["kl"]] for p in pts]
+    hover = "epoch %{x:.2f} (step %{customdata[0]})<br>KL=%{customdata[1]:.3f}<br>%{y:.3f}"
+    colour = objective_colour(curve)
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=epochs,
+            y=[p["gold"] for p in pts],
+            mode="lines+markers",
+            name="gold of the policy's samples",
+            line={"color": colour, "width": 3},
+            customdata=custom,
+            hovertemplate=hover + "<extra>gold</extra>",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=epochs,
+            y=[p["implicit_acc"] for p in pts],
+            mode="lines+markers",
+            name="implicit reward accuracy, held-out clean pairs (right)",
+            line={"color": "#555555", "dash": "dash"},
+            yaxis="y2",
+            customdata=custom,
+            hovertemplate=hover + "<extra>implicit accuracy</extra>",
+        )
+    )
+    fig.add_vline(x=1.0, line_dash="dot", annotation_text="one epoch")
+    fig.update_layout(
+        height=360,
+        xaxis_title="epochs of the preference data",
+        yaxis_title="gold (standardized)",
+        yaxis2={"title": "implicit accuracy", "overlaying": "y", "side": "right"},
+        legend={"orientation": "h", "y": -0.25},
+        margin={"l": 10, "r": 10, "t": 20, "b": 10},
     )
     return fig
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from backend.config import PpoConfig
+from backend.config import DPO_LOSS_NAMES, PpoConfig
 from backend.objectives import Objective
 
 
@@ -20,7 +20,7 @@ def flatten_config(cfg: dict, prefix: str = "") -> dict:
 
 def used_config(cfg: dict) -> dict:
     """The flattened config without the stage of the method the run did not use."""
-    unused = {"bon", "ppo"} - {cfg.get("method")}
+    unused = {"bon", "ppo", "dpo"} - {cfg.get("method")}
     return {k: v for k, v in flatten_config(cfg).items() if k.split(".", 1)[0] not in unused}
 
 
@@ -39,6 +39,8 @@ LABEL_PRIORITY = (
     "reward_models.members",
     "ppo.objective",
     "ppo.kl_coef",
+    "dpo.loss",
+    "dpo.beta",
     "bon.uwo_lambda",
     "ppo.uwo_lambda",
     "reward_models.layers",
@@ -72,15 +74,25 @@ def config_summary(cfg: dict) -> str:
     parts = [cfg.get("world", "?")]
     if hf:  # the models by their last path part: "hf: pythia-1.4b-sft, gold reward-model-human"
         parts = [f"hf: {_model_name(hf.get('policy'))}, gold {_model_name(hf.get('gold'))}"]
+    proxies = True
     if cfg.get("method") == "ppo":
         ppo = cfg.get("ppo", {})
         obj = Objective.of_ppo(PpoConfig(**ppo)).label
         parts.append(f"PPO on {obj}, β={ppo.get('kl_coef')}, {ppo.get('steps')} steps")
+    elif cfg.get("method") == "dpo":
+        dpo = cfg.get("dpo", {})
+        loss = DPO_LOSS_NAMES.get(dpo.get("loss"), dpo.get("loss"))
+        parts.append(
+            f"{loss} on the pairs (no reward model), β={dpo.get('beta')}, "
+            f"{dpo.get('epochs')} epochs, lr {dpo.get('lr')}"
+        )
+        proxies = bool(dpo.get("score_proxies"))
     else:
         bon = cfg.get("bon", {})
         parts.append(f"best-of-n, P={bon.get('num_prompts')} prompts × N={bon.get('samples')}")
     size = f"on {_model_name(hf.get('proxy_base'))}" if hf else f"{rm.get('layers')} layer"
-    parts.append(f"K={rm.get('members')} proxies ({size})")
+    if proxies:
+        parts.append(f"K={rm.get('members')} proxies ({size})")
     parts.append(f"{prefs.get('pairs')} pairs, {prefs.get('label_noise', 0):.0%} label noise")
     parts.append(f"seed {cfg.get('seed')}")
     return " · ".join(str(p) for p in parts)

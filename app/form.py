@@ -22,17 +22,19 @@ SECTIONS = {  # stage -> title; top-level fields are "Experiment"
     "reward_models": "Proxy reward models",
     "bon": "Best-of-n",
     "ppo": "PPO",
+    "dpo": "Direct alignment (DPO, IPO, SLiC)",
     "sft": "Initial policy (SFT, part of the world)",
     "hf": "Hugging Face world: models and prompts",
 }
-METHOD_STAGES = {"bon": "bon", "ppo": "ppo"}  # method -> the stage only it uses
-METHOD_NAMES = {"bon": "best-of-n", "ppo": "PPO"}
+METHOD_STAGES = {"bon": "bon", "ppo": "ppo", "dpo": "dpo"}  # method -> the stage only it uses
+METHOD_NAMES = {"bon": "best-of-n", "ppo": "PPO", "dpo": "DPO / IPO / SLiC"}
 STEPS = {
     "preferences.label_noise": 0.05,
     "bon.uwo_lambda": 0.1,
     "ppo.uwo_lambda": 0.05,
     "ppo.kl_coef": 0.01,
     "ppo.kl_target": 1.0,
+    "dpo.beta": 0.01,
 }
 SEEDS_KEY = "f_seeds"
 MAX_SEEDS = 20

@@ -20,7 +20,9 @@ FIGURES = {  # claim "figure" -> section title
     "ppo": "PPO",
     "sizes": "Ensemble size",
     "lambdas": "UWO lambda",
+    "dpo": "Direct alignment (DPO)",
 }
+BETA_COLOURS = ["#d62728", "#ff7f0e", "#2ca02c", "#1f77b4", "#9467bd", "#8c564b"]  # small to large
 
 
 def figures(analysis: dict) -> list[tuple[str, str, go.Figure, str]]:
@@ -42,6 +44,16 @@ def figures(analysis: dict) -> list[tuple[str, str, go.Figure, str]]:
         )
         fig = curves_figure(list(block["curves"].values()), "kl", show_fits=True)
         out.append(("ppo", caption, fig, f"/beta{beta}/"))
+    if analysis.get("dpo"):
+        betas = sorted(analysis["dpo"], key=float)
+        caption = (
+            "DPO on the experiment's noisy pairs, one curve per beta (smallest red): seed-mean "
+            "gold of the policy's samples against KL(π ‖ π_init) measured on them, and the "
+            "fitted RL form (dotted). No reward model, so no proxy line."
+        )
+        curves = [analysis["dpo"][b]["curves"]["dpo"] for b in betas]
+        fig = curves_figure(curves, "kl", show_fits=True, colours=BETA_COLOURS)
+        out.append(("dpo", caption, fig, "dpo/"))
     main = f"bon/noise{next(iter(analysis['bon']))}/"
     sizes = "Best-of-n final gold (n = N) by ensemble size, seed mean ± sd."
     out.append(("sizes", sizes, sizes_figure(analysis), main))

@@ -25,6 +25,12 @@ from backend.summary import summarize_curves
 
 X_OPTIONS = {"KL": "kl", "√KL": "sqrt_kl"}
 EXACT_KL = {"exact KL": "kl_exact"}  # best-of-n only: the bound's exact value on these samples
+METHOD_CAPTIONS = {
+    "ppo": "PPO: each objective and KL penalty is its own training run.",
+    "dpo": "Direct alignment: no reward model; the policy learns from the preference pairs "
+    "themselves, and KL is measured on its own samples as for PPO. Each loss and β is its own "
+    "training run.",
+}
 LAMBDA_MAX = 5.0
 LAMBDA_STEP = 0.05
 AHEAD_STEPS = 2  # UWO is computed ahead for lambdas up to this many slider steps away
@@ -97,7 +103,7 @@ def curve_controls(result: dict, arrays: dict | None, key: str) -> tuple[list[di
             picked = [*picked, "single"]
         chosen = [c for c in curves if c["objective"] in picked]
     else:
-        st.caption("PPO: each objective and KL penalty is its own training run.")
+        st.caption(METHOD_CAPTIONS.get(method_of(result), ""))
         labels = [c["label"] for c in curves]
         picked = st.pills(
             "curves", labels, selection_mode="multi", default=labels, key=f"{key}_curves"
@@ -105,7 +111,9 @@ def curve_controls(result: dict, arrays: dict | None, key: str) -> tuple[list[di
         chosen = [c for c in curves if c["label"] in picked]
     view["changed"] = curves is not stored
     view["curves"] = curves  # every curve at this lambda and these members, shown or not
-    view["proxy"] = st.checkbox("proxy (dashed)", value=True, key=f"{key}_proxy")
+    view["proxy"] = any(charts.has_proxy(c["points"]) for c in curves) and st.checkbox(
+        "proxy (dashed)", value=True, key=f"{key}_proxy"
+    )
     view["fits"] = any("fit" in c for c in curves) and st.checkbox(
         "fitted forms (dotted)", value=True, key=f"{key}_fits"
     )
@@ -168,7 +176,29 @@ def numbers(result: dict, view: dict) -> None:
         st.dataframe(fits.round(4), width="stretch", hide_index=True)
 
 
+def dpo_epochs(result: dict, key: str) -> None:
+    """Direct alignment against its data: gold and the implicit reward's held-out accuracy by
+    epoch, and how many pairs it learned from."""
+    curve = result["curves"][0]
+    pairs = result.get("pairs", {})
+    st.markdown(
+        f"**Against the data** ({pairs.get('train', '?')} training pairs of "
+        f"{pairs.get('train_all', '?')}: those whose prompt is held out are left out; "
+        f"{pairs.get('steps_per_epoch', '?')} steps per epoch). The implicit reward "
+        "β·log π/π_ref can keep getting better at ranking held-out pairs while the gold of the "
+        "policy's own answers falls: that is overoptimization without a reward model."
+    )
+    st.plotly_chart(charts.epochs_figure(curve), key=f"{key}_epochs", config={"displaylogo": False})
+
+
 def members(result: dict) -> None:
+    if not result.get("reward_models"):
+        st.info(
+            "This run trained no reward model (direct alignment learns from the pairs "
+            "themselves). Run it with `--dpo-proxies true` (the form's 'proxies score the "
+            "samples' box) to have the proxies score its samples."
+        )
+        return
     st.markdown(
         "**Reward models**: held-out accuracy against clean gold labels, and the raw mean and "
         "std used to standardize each member."
@@ -241,15 +271,26 @@ def bon_explorer(arrays: dict, view: dict, key: str) -> None:
     )
 
 
-def ppo_explorer(result: dict, key: str) -> None:
+SAMPLE_CAPTIONS = {
+    "ppo": "Answers the policy sampled at this step, with their gold and proxy rewards.",
+    "dpo": "Answers the policy sampled at this step (held-out prompts), with their gold, their "
+    "log-ratio sum against the initial policy (kl) and the implicit reward β·kl DPO gives them; "
+    "members' scores when the run trained the ensemble (--dpo-proxies true).",
+}
+
+
+def samples_explorer(result: dict, key: str) -> None:
+    """The answers a PPO or DPO run logged at each evaluation."""
     samples = result.get("samples") or []
     steps = sample_steps(samples)
     if not steps:
         st.info("This run logged no sample answers.")
         return
-    step = st.select_slider("PPO step", steps, value=steps[-1], key=f"{key}_step")
-    st.caption("Answers the policy sampled at this step, with their gold and proxy rewards.")
-    table = samples_frame(samples, step)
+    method = method_of(result)
+    label = f"{'DPO' if method == 'dpo' else 'PPO'} step"
+    step = st.select_slider(label, steps, value=steps[-1], key=f"{key}_step")
+    st.caption(SAMPLE_CAPTIONS.get(method, SAMPLE_CAPTIONS["ppo"]))
+    table = samples_frame(samples, step).dropna(axis=1, how="all")
     numbers = {
         c: st.column_config.NumberColumn(format="%.3f")
         for c in table.columns
@@ -309,9 +350,11 @@ def render_result(
             tabs["Answers"].info("The score matrix of this run is not available.")
         else:
             with tabs["Answers"]:
-                ppo_explorer(result, key)
+                samples_explorer(result, key)
     if tabs["Numbers"].open:
         with tabs["Numbers"]:
+            if method_of(result) == "dpo":
+                dpo_epochs(result, key)
             numbers(result, view)
     if tabs["Reward models"].open:
         with tabs["Reward models"]:

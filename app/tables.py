@@ -53,6 +53,7 @@ def summary_frame(summary: dict | None) -> pd.DataFrame:
             "gold_peak",
             "n_at_peak",
             "step_at_peak",
+            "epoch_at_peak",
             "kl_at_peak",
             "gold_final",
             "proxy_final",

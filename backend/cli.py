@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from backend.config import ConfigError, ExperimentConfig, HfWorldConfig, validate
+from backend.config import ConfigError, DpoConfig, ExperimentConfig, HfWorldConfig, validate
 from backend.presets import PRESETS, get_preset
 
 # CLI option -> dotted config field. Types come from the config's defaults.
@@ -43,6 +43,14 @@ OVERRIDES = {
     "--steps": "ppo.steps",
     "--eval-every": "ppo.eval_every",
 }
+# DPO's options (--dpo-loss, --dpo-beta, ...) come from the metadata of its config stage.
+OVERRIDES.update(
+    {
+        f.metadata["option"]: f"dpo.{f.name}"
+        for f in dataclasses.fields(DpoConfig)
+        if f.metadata.get("option")
+    }
+)
 # The Hugging Face world's options (--policy, --gold, --proxy-base, --prompt-file, ...) come from
 # the metadata of its config stage, like the form's fields.
 OVERRIDES.update(
@@ -72,13 +80,19 @@ def add_experiment_options(p: argparse.ArgumentParser) -> None:
         )
 
 
+TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
 def _parse_value(option: str, raw: str, kind: type):
     try:
         if kind is bool:
-            return raw.lower() in ("1", "true", "yes")
+            if raw.lower() not in TRUE + FALSE:
+                raise ValueError(raw)
+            return raw.lower() in TRUE
         return kind(raw)
     except ValueError:
-        raise ConfigError(option, f"expected {kind.__name__}, got {raw!r}") from None
+        expected = "true or false" if kind is bool else kind.__name__
+        raise ConfigError(option, f"expected {expected}, got {raw!r}") from None
 
 
 def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
@@ -123,9 +137,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         labels = [SINGLE_AVG, "mean", "wco", uwo]
     for label in labels:
         st = s[label]
+        proxy = "" if st["proxy_final"] is None else f"  proxy final {st['proxy_final']:+.3f}"
         print(
             f"  {label:18s} gold start {st['gold_start']:+.3f}  peak {st['gold_peak']:+.3f}"
-            f"  final {st['gold_final']:+.3f}  proxy final {st['proxy_final']:+.3f}",
+            f"  final {st['gold_final']:+.3f}{proxy}",
             file=sys.stderr,
         )
     return 0

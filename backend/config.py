@@ -11,10 +11,12 @@ import dataclasses
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-METHODS = ("bon", "ppo")
+METHODS = ("bon", "ppo", "dpo")
 DIVERSITIES = ("finetune", "bootstrap", "independent", "pretrain")
 OBJECTIVES = ("single", "mean", "wco", "uwo")
 DEVICES = ("auto", "cpu", "cuda")
+DPO_LOSS_NAMES = {"dpo": "DPO", "ipo": "IPO", "slic": "SLiC"}  # --dpo-loss -> its name
+DPO_LOSSES = tuple(DPO_LOSS_NAMES)
 
 
 class ConfigError(ValueError):
@@ -125,6 +127,36 @@ class PpoConfig:
     show_samples: int = opt(4, "sampled answers kept per evaluation", lo=0, hi=100)
 
 
+@dataclass(frozen=True)
+class DpoConfig:
+    """Direct alignment on the preference pairs, no reward model (backend/dpo.py): DPO's
+    logistic loss, IPO's squared loss or SLiC's hinge on the implicit reward margin
+    beta * (log pi/pi_ref (chosen) - log pi/pi_ref (rejected)), summed over answer tokens."""
+
+    loss: str = opt("dpo", "direct alignment loss", "--dpo-loss", choices=DPO_LOSSES)
+    beta: float = opt(
+        0.1, "beta: the implicit reward's scale (smaller: a larger KL budget)", "--dpo-beta",
+        lo=1e-4, hi=100.0,
+    )  # fmt: skip
+    epochs: int = opt(5, "epochs over the preference pairs", "--dpo-epochs", lo=1, hi=1000)
+    lr: float = opt(5e-4, "DPO's Adam learning rate", "--dpo-lr", lo=1e-8, hi=1.0)
+    batch_size: int = opt(64, "preference pairs per DPO step", "--dpo-batch-size", lo=1, hi=65_536)
+    max_grad_norm: float = opt(1.0, "gradient clip norm", lo=0.0, hi=1e6)
+    eval_every: int = opt(
+        25, "evaluate every E steps (and at fractions of the first epoch)", "--dpo-eval-every",
+        lo=1, hi=100_000,
+    )  # fmt: skip
+    first_epoch_evals: int = opt(
+        16, "evaluations spread evenly over the first epoch", lo=0, hi=1000
+    )
+    eval_prompts: int = opt(5, "held-out prompts (their pairs are not trained on)", lo=1, hi=10_000)
+    eval_samples: int = opt(128, "answers per held-out prompt per evaluation", lo=1, hi=100_000)
+    show_samples: int = opt(4, "sampled answers kept per evaluation", lo=0, hi=100)
+    score_proxies: bool = opt(
+        False, "proxies score the samples (trains the ensemble)", "--dpo-proxies"
+    )
+
+
 DTYPES = ("auto", "float32", "bfloat16")
 HF_WORLD = "hf"
 HF_MODEL_REQUIRED = "required for --world hf (a model id or a local folder)"
@@ -194,6 +226,7 @@ class ExperimentConfig:
     reward_models: RewardModelConfig = field(default_factory=RewardModelConfig)
     bon: BonConfig = field(default_factory=BonConfig)
     ppo: PpoConfig = field(default_factory=PpoConfig)
+    dpo: DpoConfig = field(default_factory=DpoConfig)
     hf: HfWorldConfig = field(default_factory=HfWorldConfig)
 
     def to_dict(self) -> dict:

@@ -30,6 +30,7 @@ from backend.best_of_n import bon_curves
 from backend.cache import ArtifactCache, stable_hash
 from backend.config import ExperimentConfig, validate
 from backend.diagnostics import ensemble_stats
+from backend.dpo import run_dpo
 from backend.objectives import standard_objectives, standardize
 from backend.policy import SAMPLER_KEY as SAMPLER
 from backend.policy import sample_answers
@@ -73,7 +74,8 @@ NEAR_CHANCE = 0.55  # held-out accuracy below this is flagged: chance is 0.5, an
 
 class Runner(RunContext):
     """Runs the stages of one experiment: the shared ones (initial policy, preference pairs,
-    proxies) here, then the method's (best-of-n here, PPO in backend/ppo.py)."""
+    proxies) here, then the method's (best-of-n here, PPO in backend/ppo.py, DPO in
+    backend/dpo.py)."""
 
     def __init__(self, cfg: ExperimentConfig, cache: ArtifactCache, progress, should_stop):
         super().__init__(validate(cfg), cache, progress, should_stop)
@@ -207,6 +209,12 @@ class Runner(RunContext):
         self.policy, sft_key = self.sft()
         self.stage("preferences", 0.05, "sampling and labelling preference pairs")
         prefs_key, train, heldout = self.timed("preferences_s", self.preferences, sft_key)
+        keys, proxies, stats = self.proxies(sft_key, prefs_key, train, heldout)
+        return sft_key, keys, proxies, stats
+
+    def proxies(self, sft_key: str, prefs_key: str, train, heldout) -> tuple[list, list, list]:
+        """The K trained proxies, side by side (RunContext.parallel): (member_keys, proxies,
+        reward_model_stats)."""
         K = self.cfg.reward_models.members
         self.stage("reward_models", 0.1, f"training {K} proxies")
         finished = []
@@ -222,7 +230,7 @@ class Runner(RunContext):
         keys = [key for key, _, _ in members]
         proxies = [proxy for _, proxy, _ in members]
         stats = [{"member": i, **st} for i, (_, _, st) in enumerate(members)]
-        return sft_key, keys, proxies, stats
+        return keys, proxies, stats
 
     def run(self) -> ExperimentOutput:
         """Every stage, on one torch thread per piece of work (RunContext.parallel)."""
@@ -236,9 +244,12 @@ class Runner(RunContext):
 
     def _run(self) -> ExperimentOutput:
         t_start = time.perf_counter()
-        sft_key, member_keys, proxies, reward_models = self.ensemble()
-        run_method = {"bon": self.run_bon, "ppo": self.run_ppo}[self.cfg.method]
-        result, arrays = run_method(sft_key, member_keys, proxies, reward_models)
+        if self.cfg.method == "dpo":  # trains no reward model: the proxies only when asked for
+            result, arrays, reward_models = self.run_dpo()
+        else:
+            sft_key, member_keys, proxies, reward_models = self.ensemble()
+            run_method = {"bon": self.run_bon, "ppo": self.run_ppo}[self.cfg.method]
+            result, arrays = run_method(sft_key, member_keys, proxies, reward_models)
         self.timings["total_s"] = time.perf_counter() - t_start
         self.progress(1.0, "done")
         result.update(
@@ -305,6 +316,19 @@ class Runner(RunContext):
     def run_ppo(self, sft_key, member_keys, proxies, reward_models) -> tuple[dict, dict]:
         """PPO against one objective of the same (cached) proxies as best-of-n: backend/ppo.py."""
         return run_ppo(self, proxies, reward_models, member_keys, sft_key)
+
+    def run_dpo(self) -> tuple[dict, dict, list[dict]]:
+        """DPO (IPO, SLiC) on the same preference pairs: backend/dpo.py. The proxies (the same
+        cached artifacts as best-of-n's) are trained only with dpo.score_proxies, to score the
+        policy's samples. Returns (result, arrays, reward_model_stats)."""
+        self.policy, sft_key = self.sft()
+        self.stage("preferences", 0.05, "sampling and labelling preference pairs")
+        prefs_key, train, heldout = self.timed("preferences_s", self.preferences, sft_key)
+        proxies, stats = [], []
+        if self.cfg.dpo.score_proxies:
+            _, proxies, stats = self.proxies(sft_key, prefs_key, train, heldout)
+        result, arrays = run_dpo(self, train, heldout, proxies, stats)
+        return result, arrays, stats
 
 
 def run_experiment(

@@ -353,10 +353,7 @@ def run_ppo(
     objective = Objective.of_ppo(pc)
     t0 = time.perf_counter()
 
-    split = np.random.default_rng(stage_seed(cfg.seed, "ppo-prompts"))
-    order = split.permutation(len(world.prompts()))
-    eval_prompts = np.sort(order[: pc.eval_prompts])
-    train_prompts = np.sort(order[pc.eval_prompts :])
+    eval_prompts, train_prompts = ctx.heldout_prompts(pc.eval_prompts)
 
     def member_scores(prompt_idx: np.ndarray, answers: np.ndarray) -> np.ndarray:
         return np.stack([score(p, world, prompt_idx, answers) for p in proxies], -1)  # (B, K)

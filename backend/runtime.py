@@ -14,10 +14,12 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+import numpy as np
 import torch
 
 from backend.cache import ArtifactCache
 from backend.config import ExperimentConfig
+from backend.seeding import stage_seed
 from backend.worlds.base import World
 
 Progress = Callable[[float, str], None]
@@ -70,6 +72,15 @@ class RunContext:
         if self.should_stop():
             raise Cancelled(f"cancelled before {name}")
         self.progress(frac, message)
+
+    def heldout_prompts(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(held-out, training) prompt indices, each sorted: k of the world's prompts chosen by
+        the experiment seed only. PPO and DPO share the split, so runs of one seed are evaluated
+        on the same prompts whichever method they use."""
+        order = np.random.default_rng(stage_seed(self.cfg.seed, "ppo-prompts")).permutation(
+            len(self.world.prompts())
+        )
+        return np.sort(order[:k]), np.sort(order[k:])
 
     def add_time(self, name: str, seconds: float) -> None:
         self.timings[name] = self.timings.get(name, 0.0) + seconds

@@ -11,33 +11,41 @@ from __future__ import annotations
 import numpy as np
 
 SINGLE_AVG = "single_avg"  # the summary's label of the single members averaged pointwise
+OPTIONAL_MEANS = ("epoch", "implicit_acc", "implicit_margin")  # averaged where every curve has them
 
 
 def curve_stats(points: list[dict], x: str = "n") -> dict:
     gold = np.array([p["gold"] for p in points])
-    proxy = np.array([p["proxy"] for p in points])
+    proxy = [p["proxy"] for p in points]  # None throughout where no proxy scored (DPO)
     peak = int(np.argmax(gold))
     gain = gold[peak] - gold[0]
-    return {
+    out = {
         "gold_start": float(gold[0]),
         "gold_peak": float(gold[peak]),
         f"{x}_at_peak": points[peak][x],
         "kl_at_peak": float(points[peak]["kl"]),
         "gold_final": float(gold[-1]),
-        "proxy_final": float(proxy[-1]),
-        "proxy_rises": bool(proxy[-1] > proxy[0]),
+        "proxy_final": None if proxy[-1] is None else float(proxy[-1]),
+        "proxy_rises": None if proxy[-1] is None else bool(proxy[-1] > proxy[0]),
         "overoptimization": float((gold[peak] - gold[-1]) / gain) if gain > 0 else 0.0,
     }
+    if "epoch" in points[peak]:  # DPO: how far into the data the peak came
+        out["epoch_at_peak"] = float(points[peak]["epoch"])
+    return out
 
 
 def average_points(curves: list[dict]) -> list[dict]:
-    """Pointwise mean of curves that share their x values."""
+    """Pointwise mean of curves that share their x values (a value missing in one curve, such
+    as DPO's proxy without an ensemble, is None in the mean)."""
     keys = [k for k in ("n", "step") if k in curves[0]["points"][0]]
     out = []
     for pts in zip(*(c["points"] for c in curves), strict=True):
         avg = {k: pts[0][k] for k in keys}
-        for k in ("kl", "gold", "proxy", "proxy_mean"):
-            avg[k] = float(np.mean([p[k] for p in pts]))
+        for k in ("kl", "gold", "proxy", "proxy_mean", *OPTIONAL_MEANS):
+            vals = [p.get(k) for p in pts]
+            if k in OPTIONAL_MEANS and not all(k in p for p in pts):
+                continue
+            avg[k] = None if any(v is None for v in vals) else float(np.mean(vals))
         out.append(avg)
     return out
 

@@ -13,6 +13,7 @@ Sections (docs/benchmarks.md explains each figure):
   app     result page ready, lambda redraw, server memory with 5 users (bench_app.py; needs
           /usr/bin/chromium)
   ppo     PPO steps/s and answers/s, one whole toy-ppo curve (bench_ppo.py)
+  dpo     one whole toy-dpo curve, its updates and evaluations (bench_dpo.py)
   trl     our reward-model training and PPO step against TRL's RewardTrainer and RLOOTrainer
           (bench_trl.py; only when trl is installed: pip install -r requirements-bench.txt)
 
@@ -42,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.figures import figure, markdown, table  # noqa: E402
 
-SECTIONS = ("engine", "db", "app", "ppo", "trl")
+SECTIONS = ("engine", "db", "app", "ppo", "dpo", "trl")
 TRL_SKIP = "skipped: pip install -r requirements-bench.txt"
 
 
@@ -167,6 +168,28 @@ def ppo(repeats: int, quick: bool) -> list[dict]:
         figure("ppo.curve_ppo_s", "  of which PPO updates", t["curve_ppo_s"]),
     ]
     return out
+
+
+def dpo(repeats: int, quick: bool) -> list[dict]:
+    from backend.presets import get_preset
+    from benchmarks import bench_dpo
+
+    cfg = get_preset("toy-dpo")
+    if quick:  # fewer pairs (sampled into the cache in seconds) and one epoch
+        cfg = cfg.replace(**{"preferences.pairs": 1000, "dpo.epochs": 1})
+    t = bench_dpo.measure(cfg, repeats)
+    note = f"{t['steps']} steps, {t['evals']} evaluations; load " + " ".join(map(str, t["load"]))
+    return [
+        figure(
+            "dpo.curve_s",
+            "one toy-dpo curve (all stages, pairs cached)",
+            t["curve_s"],
+            target=180,
+            note=note,
+        ),
+        figure("dpo.train_s", "  of which DPO updates", t["train_s"]),
+        figure("dpo.eval_s", "  of which evaluations", t["eval_s"]),
+    ]
 
 
 def trl(repeats: int, quick: bool) -> list[dict] | str:

@@ -45,6 +45,26 @@ def ppo_output(tmp_path_factory):
     return run_experiment(cfg, cache=cache)
 
 
+@pytest.fixture(scope="session")
+def dpo_output(tmp_path_factory):
+    """A tiny real DPO run (a few seconds on a CPU)."""
+    from backend.cache import ArtifactCache
+    from backend.experiment import run_experiment
+
+    cfg = tiny_config().replace(
+        method="dpo",
+        **{
+            "dpo.epochs": 2,
+            "dpo.batch_size": 32,
+            "dpo.eval_every": 4,
+            "dpo.first_epoch_evals": 2,
+            "dpo.eval_samples": 16,
+        },
+    )
+    cache = ArtifactCache(root=tmp_path_factory.mktemp("dpo-cache"))
+    return run_experiment(cfg, cache=cache)
+
+
 @pytest.fixture
 def bon_run(db):
     result, arrays = example()
@@ -163,6 +183,29 @@ def test_new_experiment_ppo_preset_shows_ppo_fields_and_checks_them(db):
     assert "member must be between 0 and 1" in err.value
     with pytest.raises(KeyError):
         at.number_input(key="f_bon.samples")
+
+
+def test_new_experiment_dpo_preset_shows_its_fields_and_checks_them(db):
+    from db import api
+
+    at = new_experiment(db)
+    at.button(key="preset_toy-dpo").click().run()
+    no_exceptions(at)
+    assert at.selectbox(key="f_method").value == "dpo"
+    assert at.selectbox(key="f_dpo.loss").options == ["dpo", "ipo", "slic"]
+    assert not at.checkbox(key="f_dpo.score_proxies").value  # no proxies unless asked for
+    at.number_input(key="f_dpo.beta").set_value(0.0).run()
+    (err,) = at.error
+    assert "between 0.0001 and 100" in err.value and at.button(key="submit").disabled
+    at.number_input(key="f_dpo.beta").set_value(0.3).run()
+    at.selectbox(key="f_dpo.loss").set_value("ipo").run()
+    at.button(key="submit").click().run()
+    no_exceptions(at)
+    (row,) = api.list_experiments()
+    assert row["config"]["method"] == "dpo"
+    assert (row["config"]["dpo"]["loss"], row["config"]["dpo"]["beta"]) == ("ipo", 0.3)
+    with pytest.raises(KeyError):
+        at.number_input(key="f_ppo.kl_coef")
 
 
 # ---- Runs ----------------------------------------------------------------------------------------
@@ -317,6 +360,32 @@ def test_result_page_of_a_ppo_run(db, ppo_output):
     assert not at.slider  # no lambda slider for PPO
 
 
+def test_result_page_of_a_dpo_run(db, dpo_output):
+    eid = store_finished(dpo_output.result, dpo_output.arrays, name="dpo run")
+    at = app_test({"run": eid}).run()
+    no_exceptions(at)
+    (curve,) = dpo_output.result["curves"]
+    fig = figure(at)
+    gold = trace(fig, curve["label"])
+    assert gold["y"] == pytest.approx([p["gold"] for p in curve["points"]])
+    assert {t["name"] for t in fig["data"]} == {curve["label"], f"{curve['label']} · fit"}
+    assert any("no reward model" in c.value for c in at.caption)  # what DPO is, in one line
+    epochs = figure(at, 1)  # the Numbers tab: gold and implicit accuracy by epoch
+    acc = next(t for t in epochs["data"] if t["name"].startswith("implicit"))
+    assert values(acc["x"]) == [p["epoch"] for p in curve["points"]]
+    assert values(acc["y"]) == [p["implicit_acc"] for p in curve["points"]]
+    assert "epoch_at_peak" in at.dataframe[0].value.columns
+    at.session_state[f"r_{eid}_tab"] = "Answers"
+    at.run()
+    no_exceptions(at)
+    table = at.dataframe[0].value
+    assert {"answer", "gold", "kl", "implicit_reward"} <= set(table.columns)
+    assert "proxy" not in table.columns  # no ensemble: nothing to show rather than empty
+    at.session_state[f"r_{eid}_tab"] = "Reward models"
+    at.run()
+    assert "trained no reward model" in at.info[0].value
+
+
 def test_result_page_updates_while_running(db):
     from db import api, jobs
 
@@ -393,6 +462,24 @@ def test_compare_overlays_runs(db, bon_run, ppo_output):
     assert figure(at)["data"][0]["y"] != fig["data"][0]["y"]
     differs = at.dataframe[0].value
     assert "preferences.label_noise" in differs.index and "method" in differs.index
+
+
+def test_compare_puts_best_of_n_ppo_and_dpo_on_one_kl_axis(db, bon_run, ppo_output, dpo_output):
+    ppo = store_finished(ppo_output.result, ppo_output.arrays, name="ppo")
+    dpo = store_finished(dpo_output.result, dpo_output.arrays, name="dpo")
+    at = app_test({"compare": f"{bon_run},{ppo},{dpo}"}).run()
+    no_exceptions(at)
+    fig = figure(at)
+    (dpo_curve,) = dpo_output.result["curves"]
+    dpo_trace = trace(fig, f"dpo · {dpo_curve['label']}")
+    assert values(dpo_trace["x"]) == pytest.approx([p["kl"] for p in dpo_curve["points"]])
+    symbols = {t["name"].split(" · ")[0]: t["marker"]["symbol"] for t in fig["data"]}
+    assert symbols == {"example run": "circle", "ppo": "square", "dpo": "diamond"}
+    assert "diamond" in at.caption[0].value  # the legend of the markers
+    at.radio(key="compare_metric").set_value("proxy").run()
+    no_exceptions(at)  # DPO has no proxy here: its curve is left out, the others drawn
+    names = {t["name"] for t in figure(at)["data"]}
+    assert f"dpo · {dpo_curve['label']}" not in names and "example run · mean" in names
 
 
 def test_compare_friendly_messages(db, bon_run):

@@ -1,7 +1,9 @@
 """A real browser (Debian's chromium, driven by Playwright) against a real Streamlit server and a
 real worker: submit a small experiment through the form, wait for it, check the chart, move the
-lambda slider, open the share link in a fresh browser context. Saves the README's screenshots to
-docs/screenshots/. Skipped only when /usr/bin/chromium is missing (CI installs it)."""
+lambda slider, open the share link in a fresh browser context; then a DPO run through the form
+beside best-of-n and PPO runs of the same pairs on one Compare plot. Saves the README's and
+docs/dpo.md's screenshots to docs/screenshots/. Skipped only when /usr/bin/chromium is missing
+(CI installs it)."""
 
 from __future__ import annotations
 
@@ -101,6 +103,7 @@ def stack(tmp_path):
     env = job_env(data)
     worker = WorkerProcess(db_url, env, tmp_path / "worker.log")
     server = StreamlitServer({**env, "GOODHART_DB_URL": db_url}, tmp_path / "streamlit.log")
+    server.db_url, server.data_dir = db_url, str(data)  # for tests that also submit directly
     try:
         worker.wait_ready()
         wait_for(server.healthy, 120, "the Streamlit server's health check")
@@ -199,3 +202,83 @@ def test_submit_watch_explore_and_share_in_a_real_browser(stack):
     assert eid in worker.events("done"), worker.text()
     assert os.path.getsize(SCREENSHOTS / "learn.png") > 10_000
     assert time.time() - os.path.getmtime(SCREENSHOTS / "result.png") < 600
+
+
+# The three ways to optimize against the same preference pairs, small: best-of-n and PPO go to the
+# queue directly, DPO through the form (its preset, then the same data sizes as best-of-n's).
+SHARED = {"preferences.pairs": 600, "preferences.eval_pairs": 200, "reward_models.members": 3}
+DPO_FORM = {"preferences.pairs": "600", "preferences.eval_pairs": "200", "dpo.batch_size": "32"}
+
+
+def fill(page, values: dict[str, str]) -> None:
+    """Type values into the form's number fields (found by their labels, as the form writes
+    them) and wait until Streamlit has each one."""
+    labels = {f.dotted: f.label for f in config_fields()}
+    for dotted, value in values.items():
+        label = labels[dotted]
+        box = page.get_by_label(label, exact=True)
+        box.fill(value)
+        box.press("Enter")
+        page.wait_for_function(
+            f"() => document.querySelector('input[aria-label={json.dumps(label)}]')"
+            f".value === {json.dumps(value)}"
+        )
+
+
+def test_dpo_beside_best_of_n_and_ppo_in_a_real_browser(stack, monkeypatch):
+    from playwright.sync_api import sync_playwright
+
+    from backend.config import ExperimentConfig
+    from db import api
+
+    server, worker = stack
+    monkeypatch.setenv("GOODHART_DB_URL", server.db_url)
+    monkeypatch.setenv("GOODHART_DATA_DIR", server.data_dir)
+    bon = api.submit(
+        ExperimentConfig().replace(**SHARED, **{"bon.num_prompts": 8, "bon.samples": 512}),
+        name="best-of-n",
+    )
+    ppo_changes = {"ppo.steps": 30, "ppo.batch_size": 32, "ppo.eval_samples": 32}
+    ppo = api.submit(
+        ExperimentConfig(method="ppo").replace(
+            **SHARED, **ppo_changes, **{"ppo.norm_samples": 512}
+        ),
+        name="PPO",
+    )
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            page.goto(server.url)
+            page.get_by_role("link", name="New experiment").click()
+            page.get_by_role("heading", name="New experiment").wait_for()
+            page.get_by_role("button", name="toy-dpo", exact=True).click()
+            page.get_by_role("heading", name="Direct alignment (DPO, IPO, SLiC)").wait_for()
+            page.get_by_label("Name (optional)").fill("DPO")
+            page.keyboard.press("Tab")
+            fill(page, DPO_FORM)
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(SCREENSHOTS / "new-dpo.png"), full_page=True)
+            page.get_by_role("button", name="Submit", exact=True).click()
+            page.wait_for_url(re.compile(r"/\?run=[a-z0-9]{12}$"), timeout=30_000)
+            dpo = page.url.rsplit("run=", 1)[1]
+            page.get_by_role("heading", name="DPO").wait_for()
+            names = wait_chart(page, 2, timeout_s=RUN_TIMEOUT_S)
+            assert any(n.startswith("DPO, beta=") for n in names)
+            page.wait_for_timeout(1000)
+            page.screenshot(path=str(SCREENSHOTS / "result-dpo.png"), full_page=True)
+
+            wait_for(
+                lambda: all(api.get_experiment(i)["status"] == "done" for i in (bon, ppo)),
+                RUN_TIMEOUT_S,
+                "the best-of-n and PPO runs",
+                worker,
+            )
+            page.goto(f"{server.url}/?compare={bon},{ppo},{dpo}")
+            names = wait_chart(page, 5)
+            assert {n.split(" · ")[0] for n in names} == {"best-of-n", "PPO", "DPO"}
+            page.wait_for_timeout(1000)
+            page.screenshot(path=str(SCREENSHOTS / "compare-methods.png"), full_page=True)
+        finally:
+            browser.close()
+    assert dpo in worker.events("done"), worker.text()

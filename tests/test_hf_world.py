@@ -21,6 +21,7 @@ import torch
 from backend.batching import AdaptiveBatch
 from backend.cache import ArtifactCache
 from backend.config import ConfigError, ExperimentConfig, HfWorldConfig, validate
+from backend.dpo import sequence_logprobs
 from backend.experiment import run_experiment
 from backend.policy import sample_answers
 from backend.ppo import response_mask, sequence_ids, token_logprobs
@@ -255,6 +256,41 @@ def test_short_ppo_run(zoo, tmp_path):
     assert len(r["prompts"]["eval"]) == 4 and len(r["prompts"]["train"]) == 28
     assert r["samples"][0]["prompt"].startswith("Below is an instruction")
     assert out.arrays["gold"].shape == (4, 4) and out.arrays["proxy"].shape == (4, 4, 2)
+
+
+@pytest.mark.parametrize("policy", ["gpt2", "neox"])
+def test_dpo_logprobs_of_a_padded_batch_equal_each_sequence_alone(zoo, policy):
+    """Prompts of different lengths (left-padded) and answers of different lengths (right of
+    EOS padded) in one batch: each answer's summed log-prob is what it gets alone, unpadded."""
+    world = HfWorld(hf_cfg(zoo, policy=policy), CPU)
+    model = world.load_policy()
+    idx = np.arange(0, 32, 3)  # prompts of every length
+    answers = sample_answers(model, world, idx, torch_generator(stage_seed(0, "p"), CPU))
+    answers[::2, 3] = world.eos_id  # half of them end early
+    batch = sequence_logprobs(model, world, idx, answers)
+    for i, p in enumerate(idx):
+        real = world.prompt_ids([p])[world.prompt_mask([p]) == 1][None]  # (1, Tp')
+        n = int(response_mask(torch.as_tensor(answers[i : i + 1]), world.eos_id).sum())
+        ids = torch.cat([real, torch.as_tensor(answers[i : i + 1, :n])], 1)
+        alone = token_logprobs(model, ids, real.shape[1]).sum(1)
+        torch.testing.assert_close(batch[i : i + 1], alone, atol=1e-4, rtol=1e-5)
+
+
+def test_short_dpo_run(zoo, tmp_path):
+    cfg = tiny(zoo, "dpo", policy="neox", gold="gpt2_gold").replace(
+        **{
+            "dpo.epochs": 1, "dpo.batch_size": 16, "dpo.eval_every": 2, "dpo.first_epoch_evals": 0,
+            "dpo.eval_samples": 4, "dpo.eval_prompts": 4, "dpo.lr": 1e-3,
+        }
+    )  # fmt: skip
+    out = run_experiment(cfg, cache=ArtifactCache(tmp_path / "cache"))
+    r = out.result
+    (curve,) = r["curves"]
+    assert curve["method"] == "dpo" and curve["points"][0]["kl"] == 0.0
+    assert curve["points"][0]["implicit_acc"] == 0.5 and curve["points"][-1]["kl"] != 0.0
+    assert len(r["prompts"]["eval"]) == 4 and r["reward_models"] == []
+    assert r["samples"][0]["prompt"].startswith("Below is an instruction")
+    assert out.arrays["gold"].shape == (4, 4)
 
 
 def test_cli_runs_the_hf_world_and_exits_2_on_bad_input(zoo, tmp_path):

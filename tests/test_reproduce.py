@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from backend.presets import get_preset
 from backend.reproduce.claims import ELIMINATED_MAX, OVEROPT_MIN, VERDICTS, evaluate
-from backend.reproduce.plan import plan
+from backend.reproduce.plan import DPO_BETAS, plan
 from db import reproduce as reports
 from tests.app_support import no_exceptions, open_page
 from tests.jobs_support import WorkerProcess, cli, job_env, wait_for
@@ -48,6 +49,22 @@ def test_plan_best_of_n_first_then_every_ppo_combination():
     bon = specs[0].config
     assert bon.reward_models.members == 8 and bon.preferences.pairs == 8000  # toy-bon, K = 8
     assert bon.preferences.label_noise == 0.25 and specs[1].config.preferences.label_noise == 0
+
+
+def test_plan_ends_with_the_dpo_beta_sweep():
+    specs = plan(2, "full")
+    dpo = [s for s in specs if s.method == "dpo"]
+    assert [s.key for s in dpo[:2]] == [f"dpo/beta{DPO_BETAS[0]:g}/seed0",
+                                        f"dpo/beta{DPO_BETAS[1]:g}/seed0"]  # fmt: skip
+    assert len(dpo) == 2 * len(DPO_BETAS) and specs[-len(dpo) :] == dpo
+    for s in dpo:
+        assert s.config.method == "dpo" and s.config.dpo.beta == s.beta
+        assert s.config.seed == s.seed and s.config.dpo == dataclasses.replace(
+            get_preset("toy-dpo").dpo, beta=s.beta
+        )
+        assert s.config.preferences == get_preset("toy-bon").preferences  # toy-bon's pairs
+    quick = [s.config.dpo for s in plan(1, "quick") if s.method == "dpo"]
+    assert {(d.epochs, d.eval_samples) for d in quick} == {(3, 64)}
 
 
 def test_quick_shares_one_ensemble_between_best_of_n_and_ppo():
@@ -183,6 +200,54 @@ def test_verdicts_follow_the_measurements_and_thresholds():
     assert v["5a"] == "fails" and v["5b"] == "partly"
 
 
+def dpo_block(per_seed: list[tuple]) -> dict:
+    """One beta of the DPO sweep from per-seed (peak, final, final KL, epoch at peak, R^2)."""
+    rows = []
+    for peak, final, kl, epoch, r2 in per_seed:
+        rows.append({**stats(peak, final), "kl_final": kl, "epoch_at_peak": epoch, "r2": r2})
+    fit = {"form": "rl", "r2": float(np.median([r[4] for r in per_seed]))}
+    return {"curves": {"dpo": {"fit": fit}}, "per_seed": {"dpo": rows}}
+
+
+def with_dpo(small: list[tuple], large: list[tuple]) -> dict:
+    import copy
+
+    a = copy.deepcopy(PAPER_LIKE)
+    a["dpo"] = {"0.03": dpo_block(small), "1": dpo_block(large)}
+    a["fits"]["dpo"] = [r[4] for r in small + large]
+    return a
+
+
+def test_dpo_claims_follow_the_sweep():
+    # Rafailov et al.'s picture: the small beta rises and falls before one epoch, far in KL;
+    # the large beta stays near the initial policy and keeps its gain.
+    a = with_dpo(
+        small=[(0.5, -0.5, 8.0, 0.6, 0.95), (0.4, -0.2, 6.0, 0.8, 0.92)],
+        large=[(0.3, 0.28, 0.4, 2.5, 0.91), (0.3, 0.3, 0.5, 3.0, 0.93)],
+    )
+    claims = evaluate(a)
+    assert [c["id"] for c in claims][-3:] == ["7a", "7b", "7c"]
+    v = by_id(claims)
+    assert (v["7a"], v["7b"], v["7c"]) == ("holds", "holds", "holds")
+    assert "beta 0.03" in claims[-3]["measured"] and "lower" in claims[-3]["measured"]
+    # One seed of the small beta keeps its gain: 7a partly; its peak after one epoch: 7b partly.
+    a = with_dpo(
+        small=[(0.5, -0.5, 8.0, 1.6, 0.95), (0.4, 0.39, 6.0, 0.8, 0.5)],
+        large=[(0.3, 0.28, 0.4, 2.5, 0.5), (0.3, 0.3, 0.5, 3.0, 0.5)],
+    )
+    for block in a["dpo"].values():  # noisy runs, but seed means that the form fits
+        block["curves"]["dpo"]["fit"]["r2"] = 0.95
+    v = by_id(evaluate(a))
+    assert (v["7a"], v["7b"], v["7c"]) == ("partly", "fails", "partly")
+    # The large beta drifts further and loses more: the KL budget part fails; 7a partly.
+    a = with_dpo(
+        small=[(0.5, -0.5, 3.0, 0.5, 0.5), (0.4, -0.2, 3.0, 0.8, 0.5)],
+        large=[(0.5, -1.5, 9.0, 0.5, 0.5), (0.5, -1.4, 9.0, 0.9, 0.5)],
+    )
+    v = by_id(evaluate(a))
+    assert (v["7a"], v["7b"], v["7c"]) == ("partly", "holds", "fails")
+
+
 def test_claims_json_layout_round_trips():
     claims = evaluate(PAPER_LIKE)
     back = json.loads(json.dumps(claims))
@@ -209,7 +274,7 @@ def test_cli_writes_claims_and_reports(tiny_suite):
     out = tiny_suite["out"]
     claims = json.loads((out / "claims.json").read_text())
     assert isinstance(claims, list) and [c["id"] for c in claims] == [
-        "1", "2", "3", "4", "5a", "5b", "6"
+        "1", "2", "3", "4", "5a", "5b", "6", "7a", "7b", "7c"
     ]  # fmt: skip
     for c in claims:
         assert {"claim", "paper", "measured", "verdict"} <= set(c)
@@ -225,7 +290,7 @@ def test_cli_writes_claims_and_reports(tiny_suite):
         assert c["verdict"] in md and c["claim"] in md
     # Standalone: plotly.js inline once (no <script src=...> to fetch), one plot per figure.
     assert not re.search(r"<script[^>]+src=", html) and html.count("plotly.js v") >= 1
-    assert html.count("Plotly.newPlot") == 6 and len(html) > 1_000_000
+    assert html.count("Plotly.newPlot") == 7 and len(html) > 1_000_000
     assert "OVEROPT_MIN" in md and "OVEROPT_MIN" in html
 
 
@@ -239,6 +304,8 @@ def test_cli_runs_are_stored_like_any_other_and_reused(tiny_suite, monkeypatch):
         exp = api.get_experiment(eid)
         assert exp["status"] == "done" and exp["name"] == f"reproduce · {key}"
         assert all(c["fit"]["form"] in ("bon", "rl") for c in exp["result"]["curves"])
+        if key.startswith("dpo/"):
+            assert exp["result"]["reward_models"] == []  # DPO trains no reward model
         if key.startswith("bon/"):
             assert api.load_arrays(eid)["proxy"].shape[-1] == 3
     again = cli("reproduce", "--size", "tiny", "--seeds", "1", "--out",
@@ -294,7 +361,7 @@ def test_page_shows_the_latest_report(tiny_suite, monkeypatch):
     table = at.dataframe[0].value
     assert list(table["verdict"]) == [c["verdict"] for c in claims]
     assert list(table["measured"]) == [c["measured"] for c in claims]
-    assert len(at.get("plotly_chart")) == 6
+    assert len(at.get("plotly_chart")) == 7
     runs = json.loads((tiny_suite["out"] / "manifest.json").read_text())["runs"]
     text = "\n".join(m.value for m in at.markdown)
     assert all(f"?run={eid}" in text for eid in runs.values())
@@ -317,7 +384,7 @@ def test_page_button_runs_a_new_reproduction_through_a_real_worker(tmp_path, mon
     no_exceptions(at)
     rows = api.list_experiments()
     assert len(rows) == len(plan(1, "tiny")) and {r["status"] for r in rows} == {"queued"}
-    assert "0 of 8 experiments done" in at.get("progress")[0].proto.text
+    assert "0 of 12 experiments done" in at.get("progress")[0].proto.text
     worker = WorkerProcess(url, job_env(data), tmp_path / "worker.log")
     try:
         wait_for(
@@ -331,7 +398,7 @@ def test_page_button_runs_a_new_reproduction_through_a_real_worker(tmp_path, mon
     at.run()
     no_exceptions(at)
     claims = at.dataframe[0].value
-    assert len(claims) == 7 and set(claims["verdict"]) <= set(VERDICTS)
+    assert len(claims) == 10 and set(claims["verdict"]) <= set(VERDICTS)
     manifest = reports.latest_manifest()
     assert manifest["source"] == "app"
     assert json.loads((reports.registry() / manifest["id"] / "claims.json").read_text())
@@ -340,7 +407,7 @@ def test_page_button_runs_a_new_reproduction_through_a_real_worker(tmp_path, mon
     no_exceptions(at)
     assert len(api.list_experiments()) == len(plan(1, "tiny"))
     assert reports.latest_manifest()["id"] != manifest["id"]
-    assert len(at.dataframe[0].value) == 7
+    assert len(at.dataframe[0].value) == 10
     np.testing.assert_array_equal(at.dataframe[0].value["verdict"], claims["verdict"])
 
 

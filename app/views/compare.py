@@ -74,7 +74,10 @@ if len(set(labels.values())) < len(labels):  # same name twice: add the ids
 
 all_curves = [c for e in done for c in e["result"]["curves"]]
 curve_labels = list(dict.fromkeys(c["label"] for c in all_curves))
-single_labels = {c["label"] for c in all_curves if c["objective"] == "single"}
+# Best-of-n's single members are many and hidden at first; a PPO or DPO run is its one curve.
+single_labels = {
+    c["label"] for c in all_curves if c["objective"] == "single" and c["method"] == "bon"
+}
 ensemble = [lab for lab in curve_labels if lab not in single_labels]
 c1, c2, c3 = st.columns([1, 1, 3])
 x = c1.radio("x axis", ["KL", "√KL"], horizontal=True, key="compare_x")
@@ -85,7 +88,12 @@ shown = c3.multiselect(
 series = [(labels[e["id"]], c) for e in done for c in e["result"]["curves"] if c["label"] in shown]
 fig = charts.compare_figure(series, "kl" if x == "KL" else "sqrt_kl", metric)
 st.plotly_chart(fig, key="compare_chart", config={"displaylogo": False})
-st.caption("Colour = run, dash = objective (mean solid, WCO dashed, UWO dotted).")
+st.caption(
+    "Colour = run, dash = objective (mean solid, WCO dashed, UWO dotted), marker = method "
+    "(best-of-n circle, PPO square, DPO diamond). Every method's KL is in nats from the same "
+    "initial policy (best-of-n: log n − (n − 1)/n; PPO and DPO: measured on their own samples), "
+    "so best-of-n, PPO and DPO runs of one world share this axis."
+)
 
 if diff:
     st.markdown("**What differs**")

@@ -76,6 +76,15 @@ st.markdown(
     "punishes. The **Answers** tab above shows the answers each objective picks."
 )
 
+st.subheader("Without a reward model")
+st.markdown(
+    "Direct alignment (DPO, IPO, SLiC) trains the policy on the preference pairs themselves, "
+    "with no proxy to hack, and still overoptimizes (Rafailov et al. 2024): the policy's "
+    "implicit reward β·log π/π_init keeps ranking held-out pairs right while the gold of its own "
+    "answers rises and falls as its KL from the initial policy grows. The toy-dpo preset below "
+    "shows it on the same noisy pairs; the Compare page puts it beside best-of-n and PPO."
+)
+
 st.subheader("Try it")
 from backend.presets import PRESETS  # noqa: E402  (after the page shows: imports torch)
 

@@ -84,6 +84,11 @@ stages = ["preferences", "reward_models", form.METHOD_STAGES.get(method, "bon")]
 for col, stage in zip(st.columns(len(stages)), stages, strict=True):
     with col:
         st.subheader(form.SECTIONS[stage])
+        if stage == "reward_models" and method == "dpo":
+            st.caption(
+                "Direct alignment trains no reward model: these proxies are trained only when "
+                "'proxies score the samples' is ticked, to show what they would have said."
+            )
         for f in fields:
             if f.stage == stage and f.option and not (hf_world and f.dotted in NO_HF):
                 draw(f)

@@ -148,14 +148,34 @@ def analyze(specs: list[Spec], results: dict[str, dict], arrays: dict[str, dict]
             curves[obj] = _mean_curve(runs, "ppo", label, obj, member)
             per_seed[obj] = [curve_stats(p, "step") for p in runs]
         out["ppo"][f"{beta:g}"] = {"curves": curves, "per_seed": per_seed}
-    r2 = {"bon": [], "rl": []}
+    out["dpo"] = dpo_measures([s for s in specs if s.method == "dpo"], results)
+    r2 = {"bon": [], "rl": [], "dpo": []}  # "rl": PPO's; DPO's (also the RL form) apart
     for s in specs:
         for c in results[s.key]["curves"]:
             fit = c.get("fit") or fit_curve(c)  # runs stored before fits existed: fit now
             if fit.get("r2") is not None:
-                r2[fit["form"]].append(float(fit["r2"]))
+                r2["dpo" if s.method == "dpo" else fit["form"]].append(float(fit["r2"]))
     out["fits"] = r2
     ppo_members = sorted({s.member for s in specs if s.method == "ppo" and s.objective == "single"})
     if len(ppo_members) > 1:
         out["ppo_single"] = f"members {ppo_members[0]}-{ppo_members[-1]}, averaged"
+    return out
+
+
+def dpo_measures(specs: list[Spec], results: dict[str, dict]) -> dict:
+    """DPO's beta sweep: per beta (key f"{beta:g}") the seed-mean curve (with its own fit) and
+    every seed's numbers (curve_stats with epoch_at_peak, the final KL, the fit's R^2). Seeds
+    hold out different prompts, so their runs can have a few more or fewer steps: the mean
+    curve covers the evaluations every seed has (the schedule is the same up to there)."""
+    out = {}
+    for beta in sorted({s.beta for s in specs}):
+        curves = [results[s.key]["curves"][0] for s in specs if s.beta == beta]
+        n = min(len(c["points"]) for c in curves)
+        mean = _mean_curve([c["points"][:n] for c in curves], "dpo", f"beta={beta:g}", "dpo")
+        per_seed = []
+        for c in curves:
+            fit = c.get("fit") or fit_curve(c)
+            st = curve_stats(c["points"], "step")
+            per_seed.append({**st, "kl_final": float(c["points"][-1]["kl"]), "r2": fit.get("r2")})
+        out[f"{beta:g}"] = {"curves": {"dpo": mean}, "per_seed": {"dpo": per_seed}}
     return out

@@ -11,12 +11,18 @@ ENSEMBLE = 5  # the paper's ensemble size: best-of-n objectives are compared ove
 NOISES = (0.25, 0.0)  # label noise of the best-of-n experiments (the first is the main setting)
 BETAS = (0.0, 0.01)  # PPO's KL penalties in the paper
 LAMBDAS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)  # UWO lambdas, from the score matrix (0 = mean)
+DPO_BETAS = (
+    0.03,
+    0.1,
+    0.3,
+    1.0,
+)  # the direct-alignment sweep (Rafailov et al. 2024): small to large
 
 
 @dataclass(frozen=True)
 class Size:
-    """How big the suite's experiments are: changes to the toy-bon and toy-ppo presets (and, for
-    the best-of-n run without label noise, `clean` on top of `bon`)."""
+    """How big the suite's experiments are: changes to the toy-bon, toy-ppo and toy-dpo presets
+    (and, for the best-of-n run without label noise, `clean` on top of `bon`)."""
 
     name: str
     doc: str
@@ -24,6 +30,8 @@ class Size:
     ppo: dict
     ppo_objectives: tuple[str, ...]
     clean: dict = field(default_factory=dict)
+    #: Changes to toy-dpo for the beta sweep (run at every beta of DPO_BETAS).
+    dpo: dict = field(default_factory=dict)
     #: Members PPO's single objective is run against; the claims use their average (members
     #: differ a lot: on toy-ppo, one member's final gold ranges from -0.6 to -9 over seeds).
     ppo_members: tuple[int, ...] = (0,)
@@ -38,7 +46,8 @@ SIZES = {
     "full": Size(
         "full",
         "the presets: toy-bon with 8 proxies (P = 20 x N = 4096), toy-ppo (200 steps) against "
-        "single (each of members 0-4, averaged), mean, WCO and UWO",
+        "single (each of members 0-4, averaged), mean, WCO and UWO, toy-dpo at beta "
+        + ", ".join(f"{b:g}" for b in DPO_BETAS),
         {"reward_models.members": 8},
         {},
         ("single", "mean", "wco", "uwo"),
@@ -52,11 +61,13 @@ SIZES = {
         "quick",
         "best-of-n on toy-ppo's 12,000 pairs with 8 proxies (5 without label noise), N = 1024 "
         "answers per prompt; toy-ppo for 100 steps with 32 evaluation answers per prompt, "
-        "against single member 0, WCO and UWO (<= 10 min on 2 CPU cores)",
+        "against single member 0, WCO and UWO; toy-dpo at each beta for 3 epochs with 64 "
+        "evaluation answers per prompt (<= 10 min on 2 CPU cores)",
         {"preferences.pairs": 12_000, "reward_models.members": 8, "bon.samples": 1024},
         {"ppo.steps": 100, "ppo.eval_samples": 32, "ppo.norm_samples": 1024},
         ("single", "wco", "uwo"),
         clean={"reward_models.members": 5},
+        dpo={"dpo.epochs": 3, "dpo.eval_samples": 64},
     ),
     "tiny": Size(  # for tests: seconds, numbers meaningless
         "tiny",
@@ -71,14 +82,23 @@ SIZES = {
             "ppo.norm_samples": 64,
         },
         ("single", "wco", "uwo"),
+        dpo={
+            **_TINY_DATA,
+            "dpo.epochs": 1,
+            "dpo.batch_size": 32,
+            "dpo.eval_every": 2,
+            "dpo.first_epoch_evals": 2,
+            "dpo.eval_samples": 8,
+        },
     ),
 }
 
 
 @dataclass(frozen=True)
 class Spec:
-    """One experiment of the suite. key: "bon/noise0.25/seed0", "ppo/wco/beta0.01/seed0" or
-    "ppo/single3/beta0/seed0" (single objective against member 3)."""
+    """One experiment of the suite. key: "bon/noise0.25/seed0", "ppo/wco/beta0.01/seed0",
+    "ppo/single3/beta0/seed0" (single objective against member 3) or "dpo/beta0.1/seed0"
+    (beta: PPO's KL penalty, DPO's beta)."""
 
     key: str
     method: str
@@ -103,9 +123,13 @@ def ppo_key(objective: str, beta: float, seed: int, member: int = 0) -> str:
     return f"ppo/{name}/beta{beta:g}/seed{seed}"
 
 
+def dpo_key(beta: float, seed: int) -> str:
+    return f"dpo/beta{beta:g}/seed{seed}"
+
+
 def plan(seeds: int, size: str = "full") -> list[Spec]:
     """The suite's experiments for seeds 0..seeds-1: best-of-n first (they train the proxies),
-    then PPO."""
+    then PPO, then DPO's beta sweep (no proxies)."""
     if size not in SIZES:
         raise ValueError(f"size must be one of {', '.join(SIZES)}; got {size!r}")
     if seeds < 1:
@@ -131,6 +155,11 @@ def plan(seeds: int, size: str = "full") -> list[Spec]:
                     specs.append(
                         Spec(key, "ppo", seed, cfg, objective=obj, beta=beta, member=member)
                     )
+    dpo = get_preset("toy-dpo").replace(**sz.dpo)
+    for seed in range(seeds):
+        for beta in DPO_BETAS:
+            cfg = dpo.replace(seed=seed, **{"dpo.beta": beta})
+            specs.append(Spec(dpo_key(beta, seed), "dpo", seed, cfg, beta=beta))
     return specs
 
 

@@ -25,7 +25,14 @@ def setup_text(analysis: dict) -> str:
         "the shared share is the fraction of the members' squared error at the answer "
         "best-of-n keeps that is common to all of them, which no objective of their scores can "
         "see (Eisenstein et al. 2024). "
-        "Verdicts come from the criteria below, computed from these numbers."
+        + (
+            "DPO (claims 7a-7c) trains no reward model: it learns from the same noisy pairs, "
+            "KL is measured on its own samples as for PPO, and gold is standardized on the same "
+            "held-out prompts. "
+            if analysis.get("dpo")
+            else ""
+        )
+        + "Verdicts come from the criteria below, computed from these numbers."
     )
 
 

@@ -60,11 +60,11 @@ def make_world(cfg: ExperimentConfig, device: torch.device) -> World:
 
 def check_prompt_counts(cfg: ExperimentConfig, n_prompts: int) -> None:
     """What the methods need of the number of prompts (ConfigError naming the option)."""
-    eval_prompts = cfg.ppo.eval_prompts
-    if cfg.method == "ppo" and eval_prompts >= n_prompts:
+    stage = {"ppo": cfg.ppo, "dpo": cfg.dpo}.get(cfg.method)  # the methods that hold prompts out
+    if stage is not None and stage.eval_prompts >= n_prompts:
         raise ConfigError(
-            "ppo.eval_prompts",
-            f"held-out prompts must be between 1 and {n_prompts - 1}; got {eval_prompts}",
+            f"{cfg.method}.eval_prompts",
+            f"held-out prompts must be between 1 and {n_prompts - 1}; got {stage.eval_prompts}",
         )
 
 
