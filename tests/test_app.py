@@ -287,7 +287,7 @@ def test_result_page_of_a_best_of_n_run(db, bon_run):
     summary = at.dataframe[0].value
     assert {"mean", "wco", "single_avg"} <= set(summary.index)
     at.slider(key=f"r_{bon_run}_lam").set_value(4.0).run()
-    assert "at the λ and members chosen above" in at.markdown[0].value
+    assert any("at the λ and members chosen above" in m.value for m in at.markdown)
     assert "uwo (lambda=4)" in set(at.dataframe[0].value.index)
     at.session_state[f"r_{bon_run}_tab"] = "Reward models"
     at.run()
