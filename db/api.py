@@ -151,10 +151,7 @@ def load_arrays(eid: str, kind: str = "bon_scores") -> dict[str, np.ndarray] | N
     if not is_valid_id(eid):
         return None
     with reading() as conn:
-        rel = conn.execute(
-            select(Artifact.path).where(Artifact.experiment_id == eid, Artifact.kind == kind)
-        ).scalar_one_or_none()
-    return artifacts.load(rel) if rel is not None else None
+        return artifacts.read(conn, eid, kind)
 
 
 def cancel(eid: str) -> bool:
@@ -184,10 +181,11 @@ def delete(eid: str) -> bool:
     if not is_valid_id(eid):
         return False
     with writing() as conn:
-        paths = list(
-            conn.execute(select(Artifact.path).where(Artifact.experiment_id == eid)).scalars()
-        )
-        gone = conn.execute(sql_delete(E).where(E.id == eid)).rowcount == 1
+        paths = conn.execute(
+            select(Artifact.path).where(Artifact.experiment_id == eid, Artifact.path.is_not(None))
+        ).scalars()
+        paths = list(paths)
+        gone = conn.execute(sql_delete(E).where(E.id == eid)).rowcount == 1  # chunks cascade
     for rel in paths:
         artifacts.remove(rel)
     return gone

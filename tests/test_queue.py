@@ -4,10 +4,8 @@ two workers on one queue."""
 
 from __future__ import annotations
 
-import shutil
 import signal
 import socket
-import subprocess
 import time
 from types import SimpleNamespace
 
@@ -177,43 +175,6 @@ def test_sigterm_puts_the_running_experiment_back_in_the_queue(fresh):
     taker = fresh.start("taker")
     exp = wait_status(eid, ("done", "failed"), worker=taker)
     assert exp["status"] == "done" and exp["worker"].endswith(f":{taker.pid}")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def redis_url(tmp_path):
-    """A private redis-server on a free loopback port."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed (Debian package redis-server)")
-    import redis
-
-    port = _free_port()
-    folder = tmp_path / "redis"
-    folder.mkdir()
-    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder)]
-    args += ["--save", "", "--appendonly", "no"]
-    with open(folder / "redis.log", "w") as log:
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        wait_for(lambda: _pings(redis.Redis.from_url(url)), 30, "redis-server to answer")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(30)
-
-
-def _pings(client) -> bool:
-    try:
-        return client.ping()
-    except Exception:
-        return False
 
 
 def test_workers_on_several_machines_share_one_redis_queue(tmp_path, monkeypatch, redis_url):
