@@ -180,3 +180,10 @@ def mark_lost(eid: str, worker: str, heartbeat_at: datetime | None, error: str) 
 def queued_ids() -> list[str]:
     with reading() as conn:
         return list(conn.execute(select(E.id).where(E.status == "queued")).scalars())
+
+
+def device_of(eid: str) -> str | None:
+    """The device an experiment's config asks for (cpu, cuda, auto), or None when it is gone."""
+    with reading() as conn:
+        config = conn.execute(select(E.config).where(E.id == eid)).scalar_one_or_none()
+    return None if config is None else config.get("device", "auto")
