@@ -1,5 +1,6 @@
-"""A private PostgreSQL server for the tests and benchmarks: Debian's postgresql package, a new
-cluster (initdb) in a temporary folder, postgres on a free loopback port, stopped at the end.
+"""Private servers for the tests and benchmarks, on free loopback ports, stopped at the end:
+redis-server (Debian's redis-server), and PostgreSQL (Debian's postgresql: a new cluster made
+with initdb in a temporary folder, then postgres).
 
 PostgreSQL refuses to run as root, and CI runs as root: then the cluster belongs to, and the
 server runs as, the `postgres` user the Debian package creates (else `nobody`). The folder is made
@@ -40,10 +41,47 @@ def _version(path: str) -> float:
         return 0.0
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class RedisServer:
+    """redis-server on 127.0.0.1:<free port>, without persistence; `url` for Huey."""
+
+    def __init__(self, folder: Path) -> None:
+        import redis
+
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise FileNotFoundError("redis-server is not installed (Debian package redis-server)")
+        port = free_port()
+        folder.mkdir(parents=True, exist_ok=True)
+        args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder)]
+        args += ["--save", "", "--appendonly", "no"]
+        with open(folder / "redis.log", "w") as log:
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        self.url = f"redis://127.0.0.1:{port}/0"
+        client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + 30
+        while not _pings(client):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"redis-server did not answer:\n{(folder / 'redis.log').read_text()}"
+                )
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
+
+
+def _pings(client) -> bool:
+    try:
+        return client.ping()
+    except Exception:
+        return False
 
 
 def _run_as() -> str | None:
@@ -70,7 +108,7 @@ class PostgresServer:
         self.root = Path(tempfile.mkdtemp(prefix="goodhart-pg-"))
         self.data = self.root / "cluster"
         self.log = self.root / "postgres.log"
-        self.port = _free_port()
+        self.port = free_port()
         if self.user is not None:
             os.chown(self.root, pwd.getpwnam(self.user).pw_uid, -1)
         self._run(
