@@ -66,7 +66,7 @@ def submit(cfg: ExperimentConfig | dict, name: str | None = None, enqueue: bool 
                 status="queued",
                 created_at=now(),
                 progress=0.0,
-                stage="queued for a GPU worker (device cuda)" if gpu else "queued",
+                stage="waits for a GPU worker (device cuda)" if gpu else "queued",
                 cancel_requested=False,
                 config=cfg.to_dict(),
             )

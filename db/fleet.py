@@ -79,7 +79,9 @@ def waiting_for(device: str | None) -> str:
     able = [w for w in workers if lane in w.lanes]
     idle = [w for w in able if w.current is None]
     if lane == "cuda" and not able:
-        cpu = f" ({_count(len(workers), 'CPU worker')} up, and they leave it)" if workers else ""
+        up = "is" if len(workers) == 1 else "are"
+        cpu = f" ({_count(len(workers), 'CPU worker')} {up} up, and CPU workers leave it)"
+        cpu = cpu if workers else ""
         return (
             "It asks for device cuda and waits for a worker with a GPU: none is running"
             f"{cpu}. Start one on a machine with a GPU: `python -m backend worker --device cuda`."

@@ -126,12 +126,12 @@ def test_a_cuda_run_waits_for_a_gpu_worker_instead_of_failing_on_a_cpu_one(lab):
     wait_for(lambda: gpu_run in lab.worker.events("pass"), 30, "the cuda message passed on")
     exp = api.get_experiment(gpu_run)
     assert exp["status"] == "queued" and exp["error"] is None
-    assert exp["stage"] == "queued for a GPU worker (device cuda)"
+    assert exp["stage"] == "waits for a GPU worker (device cuda)"
     assert gpu_run not in lab.worker.events("start")
     assert gpu_run in {t.args[0] for t in queue.get_huey("cuda").pending()}
     assert [(w.id, w.lanes) for w in fleet.live()] == [(exp_worker(lab), ("cpu",))]
     waiting = api.waiting_for(gpu_run)
-    assert "waits for a worker with a GPU: none is running (1 CPU worker up" in waiting
+    assert "waits for a worker with a GPU: none is running (1 CPU worker is up" in waiting
     assert "python -m backend worker --device cuda" in waiting
     assert api.waiting_for(after) is None  # done: it waits for nothing
     assert api.cancel(gpu_run) is True

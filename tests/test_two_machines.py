@@ -111,9 +111,9 @@ def test_a_cuda_run_submitted_where_only_cpu_workers_run_waits_and_says_so(machi
     eid = submit_with_the_form(f_device="cuda", name="on the GPU")
     at = app_test({"run": eid}).run()
     no_exceptions(at)
-    assert "queued for a GPU worker (device cuda)" in at.get("progress")[0].proto.text
+    assert "waits for a GPU worker (device cuda)" in at.get("progress")[0].proto.text
     (said,) = [m.value for m in at.markdown if m.value.startswith("**Waiting.**")]
-    assert "waits for a worker with a GPU: none is running (2 CPU workers up" in said
+    assert "waits for a worker with a GPU: none is running (2 CPU workers are up" in said
     assert "python -m backend worker --device cuda" in said
     # Both CPU workers stay idle and leave it queued, however long it waits.
     other = submit_with_the_form(name="on a CPU")
