@@ -91,8 +91,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
     use_db(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     logging.getLogger("huey").setLevel(logging.WARNING)
+    from db.artifacts import SETTING, place
+    from db.engine import database_url
     from db.worker import serve
 
+    try:
+        place(database_url())  # a bad GOODHART_ARTIFACTS: say so now, not after a whole run
+    except ValueError as e:
+        raise ConfigError(SETTING, str(e).removeprefix(f"{SETTING}: ")) from None
     serve(args.device)
     return 0
 

@@ -41,8 +41,8 @@ import traceback
 from datetime import datetime
 from pathlib import Path
 
-from db import fleet, jobs, queue
-from db.engine import display_url, get_engine
+from db import artifacts, fleet, jobs, queue
+from db.engine import database_url, display_url, get_engine
 from db.fleet import STALE_S
 
 HEARTBEAT_S = 5.0  # a running experiment's heartbeat, and the worker's own
@@ -242,10 +242,11 @@ class Worker:
         self.serving = True
         threading.Thread(target=self._beat, name="heartbeat", daemon=True).start()
         log.info(
-            "ready: worker %s, runs %s, database %s, queue %s",
+            "ready: worker %s, runs %s, database %s, arrays in the %s, queue %s",
             self.id,
             "+".join(self.lanes),
             display_url(),
+            artifacts.place(database_url()),
             queue.describe(self.lanes),
         )
         try:
