@@ -201,10 +201,10 @@ def compare(runs: int) -> None:
                 ("PostgreSQL, in the database (default)", pg.create(), "database", output),
                 ("PostgreSQL, files (a shared folder)", pg.create(), "folder", output),
                 ("PostgreSQL, in the database, 4x larger", pg.create(), "database", big),
-                ("PostgreSQL, in the database, 1 MiB chunks", pg.create(), "database", output),
+                ("PostgreSQL, in the database, 8 MiB chunks", pg.create(), "database", output),
             ]
             for i, (label, url, place, out) in enumerate(setups):
-                artifacts.CHUNK_BYTES = 2**20 if "1 MiB" in label else default_chunk
+                artifacts.CHUNK_BYTES = 8 * 2**20 if "8 MiB" in label else default_chunk
                 data = tmp / f"data{i}"
                 os.environ.update(
                     GOODHART_DATA_DIR=str(data), GOODHART_DB_URL=url, GOODHART_ARTIFACTS=place

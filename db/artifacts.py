@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from backend.cache import data_dir
 from db.models import Artifact, ArtifactChunk
 
 FOLDER = "artifacts"
-CHUNK_BYTES = 8 * 2**20
+CHUNK_BYTES = 2**20  # as fast as 8 MiB or faster (bench_db.py --compare), and less held at once
 PLACES = ("database", "folder")
 SETTING = "GOODHART_ARTIFACTS"
 
@@ -126,6 +127,25 @@ def insert_row(
             )
 
 
+def _chunks(conn: Connection, eid: str, kind: str) -> Iterator[bytes]:
+    """The pieces of an artifact in order, in this transaction. With psycopg they come in
+    PostgreSQL's binary format: the default (hex text, twice the bytes) made reading a default
+    result 5 to 8 times slower."""
+    if conn.dialect.driver == "psycopg":
+        sql = f"SELECT data FROM {ArtifactChunk.__tablename__} WHERE experiment_id = %s "
+        sql += "AND kind = %s ORDER BY seq"
+        with conn.connection.driver_connection.cursor(binary=True) as cur:
+            cur.execute(sql, (eid, kind))
+            for (data,) in cur:
+                yield data
+        return
+    q = select(ArtifactChunk.data).where(
+        ArtifactChunk.experiment_id == eid, ArtifactChunk.kind == kind
+    )
+    for (data,) in conn.execute(q.order_by(ArtifactChunk.seq)):
+        yield data
+
+
 def read(conn: Connection, eid: str, kind: str) -> dict[str, np.ndarray] | None:
     """The arrays of an artifact (from its chunks or its file), or None when there is none."""
     row = conn.execute(
@@ -138,10 +158,7 @@ def read(conn: Connection, eid: str, kind: str) -> dict[str, np.ndarray] | None:
     if row.path is not None:
         return load(row.path)
     buf = bytearray()
-    q = select(ArtifactChunk.data).where(
-        ArtifactChunk.experiment_id == eid, ArtifactChunk.kind == kind
-    )
-    for (data,) in conn.execute(q.order_by(ArtifactChunk.seq)):
+    for data in _chunks(conn, eid, kind):
         buf += data
     if len(buf) != row.bytes:
         raise OSError(f"artifact {kind} of {eid}: {len(buf)} bytes stored, {row.bytes} expected")
