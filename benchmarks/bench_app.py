@@ -8,14 +8,14 @@ curve) at most 2 s after it is opened; a lambda change is redrawn at most 0.5 s 
 press; the server holds at most 1 GB with five users on the Result page. Prints medians; exits 1
 when a target is missed.
 
---viewers (how many viewers one app server holds, issue 16): at each level, that many new
-browser sessions open the Result page at the same moment, while the sessions of the earlier
-levels stay open; it prints the time until each page's chart is drawn (median and slowest), the
-server's memory with every session open, and the server's CPU seconds per page opened. Bounded:
-it stops after the level whose slowest page took over STOP_S. The browser runs on the same
-cores as the server, so page times are an upper bound for a server with remote viewers; the CPU
-seconds per page are the server's alone. --postgres stores the run in a private PostgreSQL
-server (tests/servers.py; arrays in the database), as in the several-machines set-up.
+--viewers (how many viewers one app server holds, issue 16): at each level, new browser tabs
+(each a server session) open the Result page at the same moment, up to that many tabs, while the
+tabs of the earlier levels stay open. It prints the time until each new page's chart is drawn
+(median and slowest), the server's memory with every session open, and the server's CPU seconds
+per page opened. Bounded: it stops after the level whose slowest page took over STOP_S. The
+browser runs on the same cores as the server, so page times are an upper bound for a server with
+remote viewers; the CPU seconds per page are the server's alone. --postgres stores the run in a
+private PostgreSQL server (tests/servers.py; arrays in the database), as with several machines.
 
 The finished default run is computed in this process with the artifact cache of the data folder
 (GOODHART_DATA_DIR, default ./data: minutes the first time on a CPU, seconds after), then stored
@@ -143,14 +143,14 @@ def measure_viewers(levels: list[int], cfg=None, db_url: str | None = None) -> l
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            warm = browser.new_page(viewport={"width": 1400, "height": 1100})
+            # One context, one tab per viewer: each tab is its own server session, and they
+            # share the browser's cache, as viewers on their own machines each have theirs.
+            context = browser.new_context(viewport={"width": 1400, "height": 1100})
+            warm = context.new_page()
             open_result(warm, url)  # the first session imports torch: not a viewer's time
             warm.close()
             for level in levels:
-                new = [
-                    browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
-                    for _ in range(level - len(pages))
-                ]
+                new = [context.new_page() for _ in range(level - len(pages))]
                 cpu0, t0 = cpu_s(server.proc.pid), time.perf_counter()
                 for p in new:
                     p.goto(url, wait_until="commit")
