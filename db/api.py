@@ -194,10 +194,9 @@ def delete(eid: str) -> bool:
     if not is_valid_id(eid):
         return False
     with writing() as conn:
-        paths = conn.execute(
-            select(Artifact.path).where(Artifact.experiment_id == eid, Artifact.path.is_not(None))
-        ).scalars()
-        paths = list(paths)
+        in_files = Artifact.path.is_not(None)  # the other ones' chunks go with the cascade
+        files = select(Artifact.path).where(Artifact.experiment_id == eid, in_files)
+        paths = list(conn.execute(files).scalars())
         gone = conn.execute(sql_delete(E).where(E.id == eid)).rowcount == 1  # chunks cascade
     for rel in paths:
         artifacts.remove(rel)
