@@ -44,6 +44,13 @@ def submit(cfg, name: str | None = None) -> str:
     return api.submit(cfg, name=name or None)
 
 
+def waiting_for(eid: str) -> str | None:
+    """What a queued run waits for (a worker, a GPU worker) and whether one is up; else None."""
+    from db import api
+
+    return api.waiting_for(eid)
+
+
 def cancel(eid: str) -> bool:
     from db import api
 

@@ -1,7 +1,13 @@
 """Database and queue speed: store a full default best-of-n result, load one for plotting, and
 the time from submit to the job starting on an idle worker. Medians (min, max) of --runs runs.
 
-    .venv/bin/python benchmarks/bench_db.py [--runs 5]
+    .venv/bin/python benchmarks/bench_db.py [--runs 5] [--compare]
+
+--compare adds where the arrays live (db/artifacts.py) on both databases: SQLite with files (the
+default) or in the database, PostgreSQL in the database (its default) or files, each with the
+bytes it takes; a 4x larger result in PostgreSQL; and submit-to-start with PostgreSQL and Redis
+(the several-machines set-up). PostgreSQL is a private server (tests/servers.py) with its default
+settings (fsync on), on loopback.
 
 The result is the default toy-bon's size (P=20 prompts, N=4096 answers, K=5 members, T=10
 tokens): a real result dict from a tiny K=5 run, with its curves and summary recomputed on
@@ -68,13 +74,13 @@ def default_sized_output():
     return result, arrays
 
 
-def bench_store_and_load(runs: int) -> dict[str, list[float]]:
+def bench_store_and_load(runs: int, output=None, label: str = "") -> dict[str, list[float]]:
     from backend.config import ExperimentConfig
     from db import api, jobs
 
-    result, arrays = default_sized_output()
+    result, arrays = output or default_sized_output()
     mb = sum(a.nbytes for a in arrays.values()) / 1e6
-    print(f"result: {len(result['curves'])} curves, {mb:.1f} MB of arrays", flush=True)
+    print(f"{label}result: {len(result['curves'])} curves, {mb:.1f} MB of arrays", flush=True)
     store, ids = [], []
     for _ in range(runs):
         eid = api.submit(ExperimentConfig())
@@ -83,7 +89,7 @@ def bench_store_and_load(runs: int) -> dict[str, list[float]]:
         assert jobs.finish(eid, "bench:0", result, arrays)
         store.append(time.perf_counter() - t0)
         ids.append(eid)
-    report("store a full default best-of-n result", store, TARGETS["store"])
+    report(f"{label}store a full best-of-n result", store, TARGETS["store"])
     curves, arrs, both = [], [], []
     for eid in ids:
         t0 = time.perf_counter()
@@ -96,18 +102,20 @@ def bench_store_and_load(runs: int) -> dict[str, list[float]]:
         curves.append(t1 - t0)
         arrs.append(t2 - t1)
         both.append(t2 - t0)
-    report("load one for plotting (get_experiment)", curves, TARGETS["load"])
-    report("load its arrays (load_arrays, 34 MB)", arrs)
-    report("both", both)
+    report(f"{label}load one for plotting (get_experiment)", curves, TARGETS["load"])
+    report(f"{label}load its arrays (load_arrays, {mb:.0f} MB)", arrs)
+    report(f"{label}both", both)
     return {"store": store, "load": curves, "load_arrays": arrs}
 
 
-def bench_latency(runs: int, db_url: str, data: Path) -> list[float]:
+def bench_latency(runs: int, db_url: str, data: Path, redis_url: str | None = None) -> list[float]:
     from backend.config import ExperimentConfig
     from db import api
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("GOODHART_")}
     env.update(GOODHART_DATA_DIR=str(data), OMP_NUM_THREADS="1")
+    if redis_url:
+        env["GOODHART_REDIS_URL"] = redis_url
     with open(data / "worker.log", "w") as log:  # the worker keeps its own copy
         worker = subprocess.Popen(
             [sys.executable, "-m", "backend", "worker", "--db", db_url],
@@ -133,7 +141,8 @@ def bench_latency(runs: int, db_url: str, data: Path) -> list[float]:
             api.cancel(eid)
             while api.get_experiment(eid)["status"] == "running":
                 time.sleep(0.02)
-        report("submit to job start, idle worker (SQLite queue)", latencies, TARGETS["latency"])
+        queue = "Redis queue" if redis_url else "SQLite queue"
+        report(f"submit to job start, idle worker ({queue})", latencies, TARGETS["latency"])
     finally:
         worker.terminate()
         worker.wait(60)
@@ -147,18 +156,89 @@ def measure(runs: int = 5) -> dict[str, list[float]]:
         data = Path(tmp) / "data"
         db_url = f"sqlite:///{data / 'goodhart.sqlite3'}"
         os.environ["GOODHART_DATA_DIR"] = str(data)
-        os.environ.pop("GOODHART_DB_URL", None)
-        os.environ.pop("GOODHART_REDIS_URL", None)
+        for name in ("GOODHART_DB_URL", "GOODHART_REDIS_URL", "GOODHART_ARTIFACTS"):
+            os.environ.pop(name, None)
         out = bench_store_and_load(runs)
         out["latency"] = bench_latency(runs, db_url, data)
     return out
 
 
+def stored_bytes(db_url: str, data: Path) -> tuple[int, int]:
+    """(bytes of the database, bytes of artifact files under the data folder)."""
+    from sqlalchemy import text
+
+    from db.engine import get_engine, sqlite_path
+
+    files = sum(p.stat().st_size for p in (data / "artifacts").glob("*.npz"))
+    path = sqlite_path(db_url)
+    if path is not None:
+        wal = Path(f"{path}-wal")
+        return path.stat().st_size + (wal.stat().st_size if wal.exists() else 0), files
+    with get_engine().connect() as conn:
+        return conn.execute(text("SELECT pg_database_size(current_database())")).scalar(), files
+
+
+def compare(runs: int) -> None:
+    """Where the arrays live, on both databases; a larger result; PostgreSQL + Redis latency."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from servers import PostgresServer, RedisServer
+
+    from db import artifacts
+
+    default_chunk = artifacts.CHUNK_BYTES
+    output = default_sized_output()
+    result, arrays = output
+    P = result["config"]["bon"]["num_prompts"]
+    big = (result, {k: np.concatenate([a] * 4) if len(a) == P else a for k, a in arrays.items()})
+    with tempfile.TemporaryDirectory(prefix="bench-db-") as tmp:
+        tmp = Path(tmp)
+        pg = PostgresServer(fast=False)
+        redis = RedisServer(tmp / "redis")
+        try:
+            setups = [
+                ("SQLite, files (default)", f"sqlite:///{tmp / 'a.sqlite3'}", "folder", output),
+                ("SQLite, in the database", f"sqlite:///{tmp / 'b.sqlite3'}", "database", output),
+                ("PostgreSQL, in the database (default)", pg.create(), "database", output),
+                ("PostgreSQL, files (a shared folder)", pg.create(), "folder", output),
+                ("PostgreSQL, in the database, 4x larger", pg.create(), "database", big),
+                ("PostgreSQL, in the database, 8 MiB chunks", pg.create(), "database", output),
+            ]
+            for i, (label, url, place, out) in enumerate(setups):
+                artifacts.CHUNK_BYTES = 8 * 2**20 if "8 MiB" in label else default_chunk
+                data = tmp / f"data{i}"
+                os.environ.update(
+                    GOODHART_DATA_DIR=str(data), GOODHART_DB_URL=url, GOODHART_ARTIFACTS=place
+                )
+                print(f"\n== {label}", flush=True)
+                bench_store_and_load(runs, out)
+                db_bytes, file_bytes = stored_bytes(url, data)
+                print(
+                    f"after {runs} results: database {db_bytes / 1e6:.0f} MB, "
+                    f"files {file_bytes / 1e6:.0f} MB",
+                    flush=True,
+                )
+            os.environ.pop("GOODHART_ARTIFACTS")
+            url, data = pg.create(), tmp / "data-latency"
+            data.mkdir()
+            os.environ.update(GOODHART_DATA_DIR=str(data), GOODHART_DB_URL=url)
+            os.environ["GOODHART_REDIS_URL"] = redis.url
+            print("\n== PostgreSQL and Redis (several machines)", flush=True)
+            bench_latency(runs, url, data, redis.url)
+        finally:
+            redis.stop()
+            pg.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--compare", action="store_true", help="both databases, both places")
     args = parser.parse_args()
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs", flush=True)
     measure(args.runs)
+    if args.compare:
+        compare(args.runs)
+    print(f"load average {os.getloadavg()[0]:.2f} at the end", flush=True)
 
 
 if __name__ == "__main__":

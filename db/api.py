@@ -17,7 +17,7 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import insert, select, update
 
 from backend.config import ExperimentConfig, validate
-from db import artifacts, queue
+from db import artifacts, fleet, queue
 from db.engine import reading, writing
 from db.jobs import as_utc, now
 from db.models import Artifact, Experiment
@@ -57,6 +57,7 @@ def submit(cfg: ExperimentConfig | dict, name: str | None = None, enqueue: bool 
     if name is not None and len(name) > NAME_MAX:
         raise ValueError(f"name: at most {NAME_MAX} characters, got {len(name)}")
     eid = new_id()
+    gpu = queue.lane_of(cfg.device) == "cuda"
     with writing() as conn:
         conn.execute(
             insert(E.__table__).values(
@@ -65,7 +66,7 @@ def submit(cfg: ExperimentConfig | dict, name: str | None = None, enqueue: bool 
                 status="queued",
                 created_at=now(),
                 progress=0.0,
-                stage="queued",
+                stage="waits for a GPU worker (device cuda)" if gpu else "queued",
                 cancel_requested=False,
                 config=cfg.to_dict(),
             )
@@ -73,7 +74,7 @@ def submit(cfg: ExperimentConfig | dict, name: str | None = None, enqueue: bool 
     if not enqueue:
         return eid
     try:
-        queue.enqueue(eid)
+        queue.enqueue(eid, cfg.device)
     except Exception as e:
         with writing() as conn:
             conn.execute(
@@ -151,10 +152,19 @@ def load_arrays(eid: str, kind: str = "bon_scores") -> dict[str, np.ndarray] | N
     if not is_valid_id(eid):
         return None
     with reading() as conn:
-        rel = conn.execute(
-            select(Artifact.path).where(Artifact.experiment_id == eid, Artifact.kind == kind)
-        ).scalar_one_or_none()
-    return artifacts.load(rel) if rel is not None else None
+        return artifacts.read(conn, eid, kind)
+
+
+def waiting_for(eid: str) -> str | None:
+    """What a queued experiment waits for, in one sentence (the workers it needs and whether any
+    is up: a cuda run waits for a GPU worker), or None when it is not queued."""
+    if not is_valid_id(eid):
+        return None
+    with reading() as conn:
+        row = conn.execute(select(E.status, E.config).where(E.id == eid)).one_or_none()
+    if row is None or row.status != "queued":
+        return None
+    return fleet.waiting_for(row.config.get("device", "auto"))
 
 
 def cancel(eid: str) -> bool:
@@ -184,10 +194,10 @@ def delete(eid: str) -> bool:
     if not is_valid_id(eid):
         return False
     with writing() as conn:
-        paths = list(
-            conn.execute(select(Artifact.path).where(Artifact.experiment_id == eid)).scalars()
-        )
-        gone = conn.execute(sql_delete(E).where(E.id == eid)).rowcount == 1
+        in_files = Artifact.path.is_not(None)  # the other ones' chunks go with the cascade
+        files = select(Artifact.path).where(Artifact.experiment_id == eid, in_files)
+        paths = list(conn.execute(files).scalars())
+        gone = conn.execute(sql_delete(E).where(E.id == eid)).rowcount == 1  # chunks cascade
     for rel in paths:
         artifacts.remove(rel)
     return gone

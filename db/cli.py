@@ -2,7 +2,7 @@
 worker, list, show, cancel, export.
 
     python -m backend submit --preset toy-bon --seed 3 --name "seed 3"   prints the new id
-    python -m backend worker                                           runs queued experiments
+    python -m backend worker [--device cpu|cuda]                       runs queued experiments
     python -m backend list [--json]
     python -m backend show ID [--json]            --json: the RESULT.json layout plus id, status
     python -m backend cancel ID
@@ -91,9 +91,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
     use_db(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     logging.getLogger("huey").setLevel(logging.WARNING)
+    from db.artifacts import SETTING, place
+    from db.engine import database_url
     from db.worker import serve
 
-    serve()
+    try:
+        place(database_url())  # a bad GOODHART_ARTIFACTS: say so now, not after a whole run
+    except ValueError as e:
+        raise ConfigError(SETTING, str(e).removeprefix(f"{SETTING}: ")) from None
+    serve(args.device)
     return 0
 
 
@@ -123,6 +129,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     cfg = exp["config"]
     print(f"id        {exp['id']}" + (f"  ({exp['name']})" if exp["name"] else ""))
     print(f"status    {exp['status']}  {exp['progress']:.0%}  {exp['stage'] or ''}")
+    if exp["status"] == "queued":
+        from db import api
+
+        print(f"waiting   {api.waiting_for(exp['id'])}")
     print(f"created   {exp['created_at']}")
     if exp["finished_at"]:
         print(f"finished  {exp['finished_at']}")
@@ -186,7 +196,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = command("submit", "queue an experiment (same options as run); prints its id", cmd_submit)
     add_experiment_options(p)
     p.add_argument("--name", help="a name to show in lists")
-    command("worker", "run queued experiments until SIGTERM or Ctrl-C", cmd_worker)
+    p = command("worker", "run queued experiments until SIGTERM or Ctrl-C", cmd_worker)
+    p.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        help="what this worker runs: cuda (a GPU worker: cuda runs first, then the others) or "
+        "cpu (never a cuda run; it waits for a GPU worker); default: cuda if torch sees one",
+    )
     p = command("list", "the newest experiments", cmd_list)
     p.add_argument("--json", action="store_true")
     p.add_argument("--limit", type=int, default=200)

@@ -25,7 +25,7 @@ from backend.cache import data_dir
 
 DB_FILE = "goodhart.sqlite3"
 BUSY_TIMEOUT_MS = 30_000
-SCHEMA_VERSION = "0001"  # the newest migration under db/migrations/versions (a test checks this)
+SCHEMA_VERSION = "0003"  # the newest migration under db/migrations/versions (a test checks this)
 MIGRATIONS_INI = Path(__file__).with_name("alembic.ini")
 
 _url_override: str | None = None

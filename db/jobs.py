@@ -14,14 +14,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, select, update
 
 from db import artifacts
-from db.engine import reading, writing
-from db.models import Artifact, Experiment
+from db.engine import database_url, reading, writing
+from db.models import Experiment
 from db.results import plain, split_result, store_rows
 
 E = Experiment
+ARRAYS = "bon_scores"  # the artifact kind of an experiment's arrays (best-of-n and PPO alike)
 
 
 def now() -> datetime:
@@ -87,12 +88,15 @@ class _Lost(Exception):
 
 
 def finish(eid: str, worker: str, result: dict, arrays: dict) -> bool:
-    """Store a finished run in one transaction: the row, its curves, members, samples, and the
-    reference to its arrays (written to a file first). False (and nothing stored) when this
-    worker no longer owns the run."""
+    """Store a finished run in one transaction: the row, its curves, members, samples, and its
+    arrays (in the database, or in a file written first: db/artifacts.py). False (and nothing
+    stored) when this worker no longer owns the run."""
     result = plain(result)
     columns, meta = split_result(result)
-    rel, size = artifacts.save(eid, "bon_scores", arrays) if arrays else (None, 0)
+    payload = artifacts.encode(arrays) if arrays else None
+    rel = None
+    if payload is not None and artifacts.place(database_url()) == "folder":
+        rel, _ = artifacts.save_file(eid, ARRAYS, payload)
     try:
         t = now()
         with writing() as conn:
@@ -105,12 +109,8 @@ def finish(eid: str, worker: str, result: dict, arrays: dict) -> bool:
             if res.rowcount != 1:
                 raise _Lost  # rolls the transaction back
             store_rows(conn, eid, result)
-            if rel is not None:
-                conn.execute(
-                    insert(Artifact.__table__).values(
-                        experiment_id=eid, kind="bon_scores", path=rel, bytes=size, created_at=t
-                    )
-                )
+            if payload is not None:
+                artifacts.insert_row(conn, eid, ARRAYS, payload, rel, t)
     except BaseException as e:
         if rel is not None:
             artifacts.remove(rel)
@@ -180,3 +180,10 @@ def mark_lost(eid: str, worker: str, heartbeat_at: datetime | None, error: str) 
 def queued_ids() -> list[str]:
     with reading() as conn:
         return list(conn.execute(select(E.id).where(E.status == "queued")).scalars())
+
+
+def device_of(eid: str) -> str | None:
+    """The device an experiment's config asks for (cpu, cuda, auto), or None when it is gone."""
+    with reading() as conn:
+        config = conn.execute(select(E.config).where(E.id == eid)).scalar_one_or_none()
+    return None if config is None else config.get("device", "auto")

@@ -9,8 +9,10 @@ What lives where in a stored RESULT.json:
   curves, curve_points                                 result["curves"]
   reward_models                                        result["reward_models"]
   samples                                              result["samples"] (PPO)
-  artifacts                                            files under the data folder (the best-of-n
-                                                       score matrix .npz), by path relative to it
+  artifacts, artifact_chunks                           the arrays (best-of-n score matrix) as
+                                                       one .npz: in the database in chunks, or a
+                                                       file under the data folder (db/artifacts.py)
+  workers                                              the workers that are up, and what they run
 Keys a future engine adds to a curve, point, member or sample land in that row's `extra` JSON, so
 nothing is lost before a migration gives them a column.
 """
@@ -29,6 +31,7 @@ from sqlalchemy import (
     ForeignKey,
     ForeignKeyConstraint,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -155,12 +158,47 @@ class Sample(Base):
 
 
 class Artifact(Base):
-    """A file under the data folder that belongs to an experiment (e.g. kind "bon_scores")."""
+    """An experiment's arrays (kind "bon_scores"), one .npz: in artifact_chunks (path None), or a
+    file under the data folder (path relative to it; see db/artifacts.py for which)."""
 
     __tablename__ = "artifacts"
 
     experiment_id: Mapped[str] = _experiment_fk()
     kind: Mapped[str] = mapped_column(String(32), primary_key=True)
-    path: Mapped[str] = mapped_column(String(500))  # relative to the data folder
+    path: Mapped[str | None] = mapped_column(String(500))  # None: in artifact_chunks
     bytes: Mapped[int]
     created_at: Mapped[datetime]
+
+
+class ArtifactChunk(Base):
+    """One piece of an artifact stored in the database, in order of seq (db/artifacts.py says
+    why pieces)."""
+
+    __tablename__ = "artifact_chunks"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["experiment_id", "kind"],
+            ["artifacts.experiment_id", "artifacts.kind"],
+            ondelete="CASCADE",
+            name="fk_artifact_chunks_artifact",
+        ),
+    )
+
+    experiment_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class WorkerRow(Base):
+    """A worker that is up: what it runs and what it runs now. Written when it starts, at each
+    heartbeat, deleted when it stops; a row whose heartbeat is old belongs to a dead worker (the
+    sweep deletes it). The run page reads it to say what a queued run waits for."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)  # "host:pid"
+    devices: Mapped[str] = mapped_column(String(50))  # the lanes it serves, e.g. "cuda cpu"
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+    current: Mapped[str | None] = mapped_column(String(16))  # the experiment it runs now

@@ -4,7 +4,12 @@ twice (or re-sent by recovery) never runs an experiment twice.
 
 SqliteHuey in <data>/queue.sqlite3 by default (one machine: the web server and its workers);
 RedisHuey when GOODHART_REDIS_URL is set, so workers on several machines consume one queue. They
-must then share the database (GOODHART_DB_URL, e.g. PostgreSQL) and the data folder (artifacts).
+must then share the database (GOODHART_DB_URL, e.g. PostgreSQL), which also holds the results.
+
+Lanes: an experiment that asks for `--device cuda` goes to the "cuda" lane (Huey queue
+goodhart-cuda), every other one (cpu, auto) to the "cpu" lane (goodhart, as before lanes). A
+worker serves the lanes of its devices (db/worker.py): a CPU worker never sees a cuda job, which
+waits in its lane for a worker with a GPU instead of failing on a machine without one.
 """
 
 from __future__ import annotations
@@ -22,6 +27,16 @@ from backend.cache import data_dir
 QUEUE_NAME = "goodhart"
 TASK_NAME = "run_experiment"
 QUEUE_FILE = "queue.sqlite3"
+LANES = ("cuda", "cpu")  # a GPU worker serves both, cuda first; a CPU worker only "cpu"
+
+
+def lane_of(device: str | None) -> str:
+    """The lane of an experiment whose config asks for `device` (cpu, cuda or auto)."""
+    return "cuda" if device == "cuda" else "cpu"
+
+
+def _queue_name(lane: str) -> str:
+    return QUEUE_NAME if lane == "cpu" else f"{QUEUE_NAME}-{lane}"
 
 
 _handler: Callable[[str], None] | None = None
@@ -42,12 +57,15 @@ def _run_experiment(experiment_id: str) -> None:
 
 
 @cache
-def _queue(redis_url: str | None, sqlite_file: str | None) -> tuple[Huey, TaskWrapper]:
+def _queue(
+    redis_url: str | None, sqlite_file: str | None, lane: str = "cpu", blocking: bool = True
+) -> tuple[Huey, TaskWrapper]:
+    name = _queue_name(lane)
     if redis_url:
-        huey = RedisHuey(QUEUE_NAME, url=redis_url, results=False, blocking=True, read_timeout=1)
+        huey = RedisHuey(name, url=redis_url, results=False, blocking=blocking, read_timeout=1)
     else:
         os.makedirs(os.path.dirname(sqlite_file), exist_ok=True)
-        huey = SqliteHuey(QUEUE_NAME, filename=sqlite_file, results=False, timeout=30)
+        huey = SqliteHuey(name, filename=sqlite_file, results=False, timeout=30)
     return huey, huey.task(name=TASK_NAME)(_run_experiment)
 
 
@@ -56,24 +74,32 @@ def _settings() -> tuple[str | None, str | None]:
     return redis_url, None if redis_url else str(data_dir() / QUEUE_FILE)
 
 
-def get_huey() -> Huey:
-    """The queue of this process's settings (GOODHART_REDIS_URL, else the data folder)."""
-    return _queue(*_settings())[0]
+def get_huey(lane: str = "cpu") -> Huey:
+    """The queue of one lane, for this process's settings (GOODHART_REDIS_URL, else the data
+    folder)."""
+    return _queue(*_settings(), lane)[0]
 
 
-def describe() -> str:
-    """Where the queue is, for logs (passwords hidden)."""
+def consumers(lanes: tuple[str, ...]) -> list[Huey]:
+    """The queues a worker reads, in order. One lane: a blocking read (Redis), as before lanes;
+    several: non-blocking reads, polled in turn."""
+    return [_queue(*_settings(), lane, len(lanes) == 1)[0] for lane in lanes]
+
+
+def describe(lanes: tuple[str, ...] = ("cpu",)) -> str:
+    """Where the queue is and which of its queues, for logs (passwords hidden)."""
     redis_url, sqlite_file = _settings()
+    names = ", ".join(_queue_name(lane) for lane in lanes)
     if redis_url:
-        return "redis " + make_url(redis_url).render_as_string(hide_password=True)
-    return f"sqlite {sqlite_file}"
+        return f"redis {make_url(redis_url).render_as_string(hide_password=True)} ({names})"
+    return f"sqlite {sqlite_file} ({names})"
 
 
-def enqueue(experiment_id: str) -> None:
-    """Send one experiment to the workers."""
-    _queue(*_settings())[1](experiment_id)
+def enqueue(experiment_id: str, device: str | None = None) -> None:
+    """Send one experiment to the workers of its lane (`device`: its config's device)."""
+    _queue(*_settings(), lane_of(device))[1](experiment_id)
 
 
 def pending_ids() -> set[str]:
-    """Experiment ids of the messages waiting in the queue."""
-    return {t.args[0] for t in get_huey().pending() if t.args}
+    """Experiment ids of the messages waiting in the queue, every lane."""
+    return {t.args[0] for lane in LANES for t in get_huey(lane).pending() if t.args}

@@ -20,6 +20,13 @@ Faults, and what the user then sees:
 - A queued experiment whose queue message was lost (Redis restarted without persistence, a failed
   enqueue) is sent again by the same sweep; a duplicate message is harmless, since a worker runs
   only what it could claim (queued -> running, in one guarded UPDATE).
+
+What a worker runs (`--device`, default what torch sees): a GPU worker ("cuda") serves the cuda
+lane first and then the cpu lane; a CPU worker ("cpu") only the cpu lane, and hides any GPU from
+its runs, so an "auto" run it takes stays on the CPU. A cuda job therefore waits in its lane for a
+GPU worker instead of failing on a CPU one; a cuda message found in the cpu lane (sent before
+lanes existed) is passed on to the cuda lane. Each worker keeps a row in the workers table
+(db/fleet.py), which is how the run page knows what a queued run waits for.
 """
 
 from __future__ import annotations
@@ -34,15 +41,32 @@ import traceback
 from datetime import datetime
 from pathlib import Path
 
-from db import jobs, queue
-from db.engine import display_url, get_engine
+from db import artifacts, fleet, jobs, queue
+from db.engine import database_url, display_url, get_engine
+from db.fleet import STALE_S
 
-HEARTBEAT_S = 5.0  # a running experiment's heartbeat
-STALE_S = 60.0  # no heartbeat for this long: its worker is dead
+HEARTBEAT_S = 5.0  # a running experiment's heartbeat, and the worker's own
 SWEEP_S = 60.0  # how often a worker looks for dead runs and lost messages
 POLL_S = 0.2  # SQLite queue: how often an idle worker looks for work (Redis blocks instead)
 
 log = logging.getLogger("goodhart.worker")
+DEVICES = ("cpu", "cuda")
+
+
+def lanes_for(device: str | None) -> tuple[str, ...]:
+    """The lanes a worker started with `device` serves: cuda (GPU) serves cuda then cpu, cpu
+    serves cpu; None: cuda when torch sees a CUDA device, else cpu. A CPU worker hides GPUs
+    from its runs (CUDA_VISIBLE_DEVICES is read when CUDA starts, so this must come first)."""
+    if device not in (None, *DEVICES):
+        raise ValueError(f"--device: one of {', '.join(DEVICES)}, got {device!r}")
+    if device is None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+        return ("cpu",)
+    return queue.LANES
 
 
 def _process_alive(pid: int) -> bool:
@@ -70,11 +94,13 @@ def dead_because(worker: str | None, heartbeat: datetime | None, now: datetime) 
 
 
 class Worker:
-    def __init__(self) -> None:
+    def __init__(self, lanes: tuple[str, ...] = queue.LANES) -> None:
         self.id = f"{socket.gethostname()}:{os.getpid()}"
+        self.lanes = lanes  # what serve() reads and execute() runs (lanes_for)
         self.stop = threading.Event()  # set by SIGTERM/SIGINT: finish up and exit
         self.exited = threading.Event()
         self.current: str | None = None
+        self.serving = False  # a serving worker keeps its row in the workers table
 
     # ---- recovery ------------------------------------------------------------------------------
 
@@ -99,7 +125,10 @@ class Worker:
                 failed.append(r.id)
         for eid in sorted(set(jobs.queued_ids()) - queue.pending_ids()):
             log.warning("re-sent %s: queued, but its queue message was missing", eid)
-            queue.enqueue(eid)
+            queue.enqueue(eid, jobs.device_of(eid))
+        for wid, beat in fleet.rows():
+            if wid != self.id and dead_because(wid, beat, now) is not None:
+                fleet.leave(wid)  # a dead worker's row: the run page stops counting it
         return failed
 
     def _beat(self) -> None:
@@ -109,6 +138,8 @@ class Worker:
                 eid = self.current
                 if eid is not None:
                     jobs.heartbeat(eid, self.id)
+                if self.serving:
+                    fleet.beat(self.id, self.lanes, eid)
                 if time.monotonic() - last_sweep > SWEEP_S:
                     last_sweep = time.monotonic()
                     self.recover()
@@ -118,6 +149,13 @@ class Worker:
     # ---- one job -------------------------------------------------------------------------------
 
     def execute(self, eid: str) -> None:
+        device = jobs.device_of(eid)
+        if device is not None and queue.lane_of(device) not in self.lanes:
+            queue.enqueue(eid, device)  # to the lane of the workers that can run it
+            log.info(
+                "pass %s to the %s lane: it asks for device %s", eid, queue.lane_of(device), device
+            )
+            return
         config = jobs.claim(eid, self.id)
         if config is None:
             log.info("skip %s: not queued any more (cancelled, deleted or taken)", eid)
@@ -172,7 +210,7 @@ class Worker:
         elif reason == "lost":
             log.warning("stopped %s: deleted, or failed by another worker", eid)
         elif jobs.requeue(eid, self.id, f"back in the queue: worker {self.id} was stopped"):
-            queue.enqueue(eid)
+            queue.enqueue(eid, jobs.device_of(eid))
             log.info("re-queued %s (%s)", eid, message)
 
     # ---- the loop ------------------------------------------------------------------------------
@@ -183,36 +221,58 @@ class Worker:
         signal.signal(signum, signal.SIG_DFL)  # a second one ends the process at once
 
     def serve(self) -> None:
-        """Run jobs until SIGTERM or SIGINT."""
+        """Run jobs of its lanes until SIGTERM or SIGINT."""
         queue.set_handler(self.execute)
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
         get_engine()
-        huey = queue.get_huey()
+        hueys = queue.consumers(self.lanes)
         self.recover()
         import backend.experiment  # noqa: F401  (torch and transformers: now, not per job)
 
+        if "cuda" in self.lanes:
+            import torch
+
+            if not torch.cuda.is_available():
+                log.warning(
+                    "--device cuda, but torch sees no CUDA device here: "
+                    "the cuda runs this worker takes will fail"
+                )
+        fleet.register(self.id, self.lanes)
+        self.serving = True
         threading.Thread(target=self._beat, name="heartbeat", daemon=True).start()
         log.info(
-            "ready: worker %s, database %s, queue %s", self.id, display_url(), queue.describe()
+            "ready: worker %s, runs %s, database %s, arrays in the %s, queue %s",
+            self.id,
+            "+".join(self.lanes),
+            display_url(),
+            artifacts.place(database_url()),
+            queue.describe(self.lanes),
         )
         try:
             while not self.stop.is_set():
-                try:
-                    task = huey.dequeue()
-                except Exception:
-                    log.exception("could not read the queue (will retry)")
-                    self.stop.wait(1.0)
-                    continue
-                if task is not None:
-                    huey.execute(task)
-                elif not huey.storage.blocking:
+                if not any(self._take(huey) for huey in hueys) and not hueys[0].storage.blocking:
                     self.stop.wait(POLL_S)
         finally:
             self.exited.set()
             queue.set_handler(None)
+            fleet.leave(self.id)
         log.info("stopped")
 
+    def _take(self, huey) -> bool:
+        """Run the next message of one queue, if there is one; False when it had none."""
+        try:
+            task = huey.dequeue()
+        except Exception:
+            log.exception("could not read the queue (will retry)")
+            self.stop.wait(1.0)
+            return False
+        if task is None:
+            return False
+        huey.execute(task)
+        return True
 
-def serve() -> None:
-    Worker().serve()
+
+def serve(device: str | None = None) -> None:
+    """`python -m backend worker [--device cpu|cuda]`."""
+    Worker(lanes_for(device)).serve()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything Goodhart Lab needs on a fresh Debian machine: the Debian packages for the
-# browser test and the multi-machine queue test, and a virtual environment with requirements.txt.
+# browser test and the multi-machine tests (chromium, redis-server, postgresql), and a virtual
+# environment with requirements.txt.
 # Safe to run again: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,11 +9,14 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+# PostgreSQL's programs live in /usr/lib/postgresql/N/bin (tests/pg_support.py finds them there).
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresql)
 if [ "${#need_apt[@]}" -gt 0 ] && [ "${GOODHART_SKIP_APT:-0}" != 1 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
-  # Debian starts redis-server as a service; the tests start their own on a free port.
+  # Debian starts redis-server and a PostgreSQL cluster as services; the tests start their own
+  # servers on free ports (PostgreSQL as the package's unprivileged postgres user when root).
 fi
 
 if [ ! -x .venv/bin/python ]; then

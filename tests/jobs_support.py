@@ -48,13 +48,13 @@ def cli(*args: str, env: dict, timeout: float = 120) -> subprocess.CompletedProc
 
 
 class WorkerProcess:
-    """`python -m backend worker --db URL` with its log in a file."""
+    """`python -m backend worker --db URL [ARGS]` with its log in a file."""
 
-    def __init__(self, db_url: str, env: dict, log: Path) -> None:
+    def __init__(self, db_url: str, env: dict, log: Path, *args: str) -> None:
         self.log = log
         with open(log, "w") as out:  # the child keeps its own copy of the file
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "backend", "worker", "--db", db_url],
+                [sys.executable, "-m", "backend", "worker", "--db", db_url, *args],
                 cwd=REPO,
                 env=env,
                 stdout=out,

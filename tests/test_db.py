@@ -1,5 +1,6 @@
-"""db/ in-process on a real SQLite file: migrations, settings, storing a real result and reading
-it back, the guarded state changes a worker makes, and recovery from dead workers."""
+"""db/ in-process on a real SQLite file and on a real PostgreSQL server (tests/conftest.py):
+migrations, settings, storing a real result and reading it back, the guarded state changes a
+worker makes, and recovery from dead workers. Tests taking `data` run on both databases."""
 
 from __future__ import annotations
 
@@ -16,8 +17,15 @@ from sqlalchemy import func, inspect, select, text
 
 from backend.config import ConfigError
 from db import api, artifacts, jobs, queue
-from db.engine import SCHEMA_VERSION, alembic_config, database_url, get_engine, reading
-from db.models import Base, CurvePoint, RewardModel
+from db.engine import (
+    SCHEMA_VERSION,
+    alembic_config,
+    database_url,
+    get_engine,
+    make_engine,
+    reading,
+)
+from db.models import ArtifactChunk, Base, CurvePoint, RewardModel
 from db.worker import STALE_S, Worker
 
 pytestmark = pytest.mark.timeout(300)
@@ -34,13 +42,25 @@ def real_output(tmp_path_factory):
 
 
 @pytest.fixture
-def data(tmp_path, monkeypatch):
+def sqlite_data(tmp_path, monkeypatch):
     """A fresh data folder; the database and queue are the default files inside it."""
     folder = tmp_path / "data"
     monkeypatch.setenv("GOODHART_DATA_DIR", str(folder))
-    monkeypatch.delenv("GOODHART_DB_URL", raising=False)
-    monkeypatch.delenv("GOODHART_REDIS_URL", raising=False)
+    for name in ("GOODHART_DB_URL", "GOODHART_REDIS_URL", "GOODHART_ARTIFACTS"):
+        monkeypatch.delenv(name, raising=False)
     return folder
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def data(request, sqlite_data, monkeypatch):
+    """A fresh data folder, with the default SQLite file in it or a new PostgreSQL database."""
+    if request.param == "postgresql":
+        monkeypatch.setenv("GOODHART_DB_URL", request.getfixturevalue("pg_server").create())
+    return sqlite_data
+
+
+def on_sqlite() -> bool:
+    return database_url().startswith("sqlite")
 
 
 def finished(output, name=None) -> str:
@@ -57,13 +77,14 @@ def count(model, eid: str) -> int:
         return conn.execute(q).scalar_one()
 
 
-def test_default_database_is_a_file_in_the_data_folder(data):
+def test_default_database_is_a_file_in_the_data_folder(sqlite_data):
+    data = sqlite_data
     assert database_url() == f"sqlite:///{data / 'goodhart.sqlite3'}"
     assert get_engine() is get_engine()  # one engine per process
     assert (data / "goodhart.sqlite3").exists()
 
 
-def test_sqlite_runs_with_wal_foreign_keys_and_a_busy_timeout(data):
+def test_sqlite_runs_with_wal_foreign_keys_and_a_busy_timeout(sqlite_data):
     with get_engine().connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
@@ -83,19 +104,24 @@ def test_migrations_build_exactly_the_models_and_go_both_ways(data):
         mc = MigrationContext.configure(conn, opts={"compare_type": True})
         assert mc.get_current_revision() == SCHEMA_VERSION
         assert compare_metadata(mc, Base.metadata) == []
+    if not on_sqlite():  # arrays stored uncompressed: pglz made storing them 10x slower
+        with engine.connect() as conn:
+            q = "SELECT attstorage FROM pg_attribute WHERE attrelid = 'artifact_chunks'::regclass"
+            assert conn.execute(text(f"{q} AND attname = 'data'")).scalar() == "e"
     command.downgrade(cfg, "base")
     assert set(inspect(engine).get_table_names()) == {"alembic_version"}
     command.upgrade(cfg, "head")
     assert set(inspect(engine).get_table_names()) == {*Base.metadata.tables, "alembic_version"}
 
 
-def test_migrations_render_for_postgresql_too(data, capsys):
+def test_migrations_render_for_postgresql_too(sqlite_data, capsys):
     from alembic import command
 
     command.upgrade(alembic_config("postgresql://lab@db.example/lab"), "head", sql=True)
     sql = capsys.readouterr().out
     assert "CREATE TABLE experiments" in sql and "TIMESTAMP WITH TIME ZONE" in sql
-    assert f"INSERT INTO alembic_version (version_num) VALUES ('{SCHEMA_VERSION}')" in sql
+    assert "CREATE TABLE artifact_chunks" in sql and "BYTEA" in sql
+    assert f"version_num='{SCHEMA_VERSION}'" in sql  # the last revision is the newest
 
 
 def test_a_stored_result_reads_back_as_the_same_result_json(data, real_output):
@@ -117,10 +143,11 @@ def test_a_stored_result_reads_back_as_the_same_result_json(data, real_output):
     assert listed["summary"] == expected["summary"]
 
 
-def test_arrays_come_back_exactly_and_recompute_the_stored_curves(data, real_output):
+def test_arrays_come_back_exactly_and_recompute_the_stored_curves(data, real_output, monkeypatch):
     from backend.best_of_n import bon_curves
     from backend.objectives import standard_objectives
 
+    monkeypatch.setattr(artifacts, "CHUNK_BYTES", 4096)  # many pieces, put back together
     eid = finished(real_output)
     arrays = api.load_arrays(eid)
     assert set(arrays) == set(real_output.arrays)
@@ -130,7 +157,12 @@ def test_arrays_come_back_exactly_and_recompute_the_stored_curves(data, real_out
     objectives = standard_objectives(cfg.reward_models.members, cfg.bon.uwo_lambda)
     curves = bon_curves(arrays["gold"], arrays["proxy"], objectives)
     assert curves == api.get_experiment(eid)["result"]["curves"]
-    assert (data / "artifacts" / f"{eid}.bon_scores.npz").exists()
+    if on_sqlite():  # one machine: a file under the data folder
+        assert (data / "artifacts" / f"{eid}.bon_scores.npz").exists()
+    else:  # a server database keeps them itself: no folder to share between machines
+        size = len(artifacts.encode(real_output.arrays))
+        assert not (data / "artifacts").exists()
+        assert count(ArtifactChunk, eid) == -(-size // 4096) > 1
 
 
 def test_ids_are_short_random_and_checked(data, real_output):
@@ -201,11 +233,13 @@ def test_cancel_queued_at_once_and_running_at_the_next_boundary(data):
 def test_delete_removes_rows_and_files(data, real_output):
     eid = finished(real_output)
     path = data / "artifacts" / f"{eid}.bon_scores.npz"
-    assert path.exists() and count(CurvePoint, eid) > 0
+    assert path.exists() if on_sqlite() else count(ArtifactChunk, eid) > 0
+    assert count(CurvePoint, eid) > 0
     assert api.delete(eid) is True
     assert api.get_experiment(eid) is None and api.load_arrays(eid) is None
     assert not path.exists()
     assert count(CurvePoint, eid) == 0 and count(RewardModel, eid) == 0  # foreign keys cascade
+    assert count(ArtifactChunk, eid) == 0
     assert api.delete(eid) is False
 
 
@@ -274,7 +308,8 @@ def test_any_url_and_plain_paths_work(tmp_path, monkeypatch, real_output):
         assert conn.execute(text("SELECT count(*) FROM experiments")).scalar() == 1
 
 
-def test_artifact_files_are_written_whole(data):
+def test_artifact_files_are_written_whole(sqlite_data):
+    data = sqlite_data
     arrays = {"gold": np.arange(6.0).reshape(2, 3), "prompts": np.array(["a", "bc"])}
     rel, size = artifacts.save("abcdefghijkm", "bon_scores", arrays)
     assert rel == "artifacts/abcdefghijkm.bon_scores.npz"
@@ -282,3 +317,46 @@ def test_artifact_files_are_written_whole(data):
     assert [p.name for p in (data / "artifacts").iterdir()] == ["abcdefghijkm.bon_scores.npz"]
     back = artifacts.load(rel)
     assert np.array_equal(back["gold"], arrays["gold"]) and list(back["prompts"]) == ["a", "bc"]
+
+
+def test_artifacts_go_where_the_setting_says_and_load_from_either_place(data, real_output):
+    default = "folder" if on_sqlite() else "database"
+    assert artifacts.place(database_url()) == default
+    with pytest.MonkeyPatch.context() as mp:
+        other = "database" if default == "folder" else "folder"
+        mp.setenv("GOODHART_ARTIFACTS", other)
+        moved = finished(real_output)
+        mp.setenv("GOODHART_ARTIFACTS", "s3")
+        with pytest.raises(ValueError, match="GOODHART_ARTIFACTS: 'database' or 'folder'"):
+            artifacts.place(database_url())
+    usual = finished(real_output)
+    in_folder = {eid: (data / f"artifacts/{eid}.bon_scores.npz").exists() for eid in (moved, usual)}
+    assert in_folder == {moved: other == "folder", usual: default == "folder"}
+    assert (count(ArtifactChunk, moved) > 0) == (other == "database")
+    for eid in (moved, usual):
+        back = api.load_arrays(eid)
+        assert all(np.array_equal(back[k], a) for k, a in real_output.arrays.items())
+
+
+def test_an_install_from_before_chunks_upgrades_and_its_files_still_load(data, real_output):
+    """A database at revision 0001 whose artifact rows point to files (every install before
+    0002) comes up to the newest schema on first use, and its results load as before."""
+    from alembic import command
+
+    import db.engine
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GOODHART_ARTIFACTS", "folder")  # as every install stored them before 0002
+        old = finished(real_output, name="old")
+    command.downgrade(alembic_config(database_url()), "0001")
+    db.engine._engine.cache_clear()  # a new process: the next use migrates
+    assert "artifact_chunks" not in inspect(make_engine(database_url())).get_table_names()
+    back = api.load_arrays(old)  # migrates to the newest revision first
+    assert all(np.array_equal(back[k], a) for k, a in real_output.arrays.items())
+    with reading() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == (
+            SCHEMA_VERSION
+        )
+    assert api.get_experiment(old)["result"]["curves"] == real_output.result["curves"]
+    new = finished(real_output)  # and new results go to the default place again
+    assert (count(ArtifactChunk, new) > 0) == (not on_sqlite())

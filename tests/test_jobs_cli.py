@@ -125,3 +125,23 @@ def test_export_of_an_unfinished_experiment_says_so(tmp_path):
     eid = cli("submit", *TINY, "--db", db, env=env).stdout.strip()
     out = cli("export", eid, "--format", "csv", "--db", db, env=env)
     assert out.returncode == 1 and f"{eid} is queued: it has no results" in out.stderr
+
+
+def test_show_of_a_queued_cuda_run_says_it_waits_for_a_gpu_worker(tmp_path):
+    env, db = job_env(tmp_path / "data"), f"sqlite:///{tmp_path / 'lab.db'}"
+    eid = cli("submit", *TINY, "--device", "cuda", "--db", db, env=env).stdout.strip()
+    listed = cli("list", "--db", db, env=env).stdout
+    assert "waits for a GPU worker (device cuda)" in listed
+    out = cli("show", eid, "--db", db, env=env)
+    assert out.returncode == 0 and "status    queued" in out.stdout
+    assert "waiting   It asks for device cuda and waits for a worker with a GPU: none" in out.stdout
+    assert "python -m backend worker --device cuda" in out.stdout
+
+
+def test_a_worker_with_bad_settings_exits_2_before_it_starts(tmp_path):
+    env, db = job_env(tmp_path / "data"), f"sqlite:///{tmp_path / 'lab.db'}"
+    bad = cli("worker", "--db", db, env={**env, "GOODHART_ARTIFACTS": "s3"}, timeout=60)
+    assert bad.returncode == 2 and "GOODHART_ARTIFACTS" in bad.stderr
+    assert "'database' or 'folder', got 's3'" in bad.stderr
+    device = cli("worker", "--device", "tpu", "--db", db, env=env, timeout=60)
+    assert device.returncode == 2 and "--device" in device.stderr and "'cuda'" in device.stderr

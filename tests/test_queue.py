@@ -1,13 +1,11 @@
-"""Real worker subprocesses (`python -m backend worker --db URL`) on a real SQLite file (and, for
-several machines, a real redis-server): run, read while writing, cancel, fail, SIGTERM, kill -9,
-two workers on one queue."""
+"""Real worker subprocesses (`python -m backend worker --db URL`) on a real SQLite file and a real
+PostgreSQL server (and, for several machines, a real redis-server): run, read while writing,
+cancel, fail, SIGTERM, kill -9, two workers on one queue, cuda runs waiting for a GPU worker."""
 
 from __future__ import annotations
 
-import shutil
 import signal
 import socket
-import subprocess
 import time
 from types import SimpleNamespace
 
@@ -15,15 +13,16 @@ import pytest
 import torch
 from jobs_support import WorkerProcess, job_env, tiny_config, wait_for, wait_status
 
-from db import api, queue
+from db import api, fleet, queue
 
 pytestmark = pytest.mark.timeout(300)
 K = tiny_config().reward_models.members
 
 
-def lab_setup(root, mp, redis_url: str | None = None) -> SimpleNamespace:
-    """A data folder and database under root, used by this process and by its workers."""
-    data, url = root / "data", f"sqlite:///{root / 'lab.sqlite3'}"
+def lab_setup(root, mp, redis_url: str | None = None, url: str | None = None) -> SimpleNamespace:
+    """A data folder and database (SQLite under root, or `url`), used by this process and by its
+    workers."""
+    data, url = root / "data", url or f"sqlite:///{root / 'lab.sqlite3'}"
     mp.setenv("GOODHART_DATA_DIR", str(data))
     mp.setenv("GOODHART_DB_URL", url)
     if redis_url:
@@ -32,8 +31,8 @@ def lab_setup(root, mp, redis_url: str | None = None) -> SimpleNamespace:
         mp.delenv("GOODHART_REDIS_URL", raising=False)
     lab = SimpleNamespace(root=root, data=data, url=url, env=job_env(data, redis_url), workers=[])
 
-    def start(name: str) -> WorkerProcess:
-        w = WorkerProcess(url, lab.env, root / f"{name}.log")
+    def start(name: str, *args: str) -> WorkerProcess:
+        w = WorkerProcess(url, lab.env, root / f"{name}.log", *args)
         lab.workers.append(w)
         return w
 
@@ -41,11 +40,13 @@ def lab_setup(root, mp, redis_url: str | None = None) -> SimpleNamespace:
     return lab
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    """One worker serving the tests that need an idle worker (they run one after another)."""
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def lab(request, tmp_path_factory):
+    """One worker serving the tests that need an idle worker (they run one after another), on
+    SQLite and on PostgreSQL."""
+    pg = request.getfixturevalue("pg_server") if request.param == "postgresql" else None
     with pytest.MonkeyPatch.context() as mp:
-        lab = lab_setup(tmp_path_factory.mktemp("lab"), mp)
+        lab = lab_setup(tmp_path_factory.mktemp("lab"), mp, url=pg.create() if pg else None)
         lab.worker = lab.start("worker")
         lab.worker.wait_ready()
         yield lab
@@ -117,15 +118,46 @@ def test_cancel_a_running_and_a_queued_experiment(lab):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
-def test_a_run_that_raises_is_failed_with_its_traceback(lab):
+def test_a_cuda_run_waits_for_a_gpu_worker_instead_of_failing_on_a_cpu_one(lab):
+    gpu_run = api.submit(tiny_config().replace(device="cuda"), name="needs a GPU")
+    queue.enqueue(gpu_run, "cpu")  # a message in the CPU lane too, as sent before lanes
+    after = api.submit(tiny_config(seed=14))  # queued behind it: the CPU worker goes past it
+    assert wait_status(after, ("done", "failed"), worker=lab.worker)["status"] == "done"
+    wait_for(lambda: gpu_run in lab.worker.events("pass"), 30, "the cuda message passed on")
+    exp = api.get_experiment(gpu_run)
+    assert exp["status"] == "queued" and exp["error"] is None
+    assert exp["stage"] == "waits for a GPU worker (device cuda)"
+    assert gpu_run not in lab.worker.events("start")
+    assert gpu_run in {t.args[0] for t in queue.get_huey("cuda").pending()}
+    assert [(w.id, w.lanes) for w in fleet.live()] == [(exp_worker(lab), ("cpu",))]
+    waiting = api.waiting_for(gpu_run)
+    assert "waits for a worker with a GPU: none is running (1 CPU worker is up" in waiting
+    assert "python -m backend worker --device cuda" in waiting
+    assert api.waiting_for(after) is None  # done: it waits for nothing
+    assert api.cancel(gpu_run) is True
+
+
+def exp_worker(lab) -> str:
+    return f"{socket.gethostname()}:{lab.worker.pid}"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_run_that_raises_is_failed_with_its_traceback(fresh):
+    # A worker told it has a GPU takes the cuda run; on this machine torch sees none, so the run
+    # raises (the worker warned at start), and its error reaches the user.
+    gpu = fresh.start("gpu", "--device", "cuda")
+    gpu.wait_ready()
+    assert "torch sees no CUDA device here" in gpu.text() and "runs cuda+cpu" in gpu.text()
     eid = api.submit(tiny_config().replace(device="cuda"))
-    exp = wait_status(eid, ("failed", "done"), worker=lab.worker)
+    exp = wait_status(eid, ("failed", "done"), worker=gpu)
     assert exp["status"] == "failed"
     assert exp["error"].startswith("Traceback") and "torch sees no CUDA device" in exp["error"]
     assert exp["result"] is None and exp["finished_at"] is not None
     # The worker goes on with the next one.
     nxt = api.submit(tiny_config(seed=10))
-    assert wait_status(nxt, ("done", "failed"), worker=lab.worker)["status"] == "done"
+    assert wait_status(nxt, ("done", "failed"), worker=gpu)["status"] == "done"
+    assert gpu.stop() == 0
+    assert fleet.live() == []  # a worker that stops removes itself from the workers table
 
 
 def test_two_workers_never_run_one_job_twice(fresh):
@@ -162,6 +194,7 @@ def test_kill_9_mid_run_is_failed_by_the_next_worker_start(fresh):
     assert f"worker {socket.gethostname()}:{doomed.pid} stopped while running" in exp["error"]
     assert "is gone" in exp["error"] and "submit it again" in exp["error"]
     assert exp["result"] is None and not list(fresh.data.glob("artifacts/*.npz"))
+    assert [w.id for w in fleet.live()] == [f"{socket.gethostname()}:{heir.pid}"]  # doomed's gone
     again = api.submit(tiny_config(seed=30))
     assert wait_status(again, ("done", "failed"), worker=heir)["status"] == "done"
 
@@ -179,47 +212,12 @@ def test_sigterm_puts_the_running_experiment_back_in_the_queue(fresh):
     assert exp["status"] == "done" and exp["worker"].endswith(f":{taker.pid}")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def redis_url(tmp_path):
-    """A private redis-server on a free loopback port."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed (Debian package redis-server)")
+def test_workers_on_several_machines_share_one_redis_queue(
+    tmp_path, monkeypatch, redis_url, pg_server
+):
     import redis
 
-    port = _free_port()
-    folder = tmp_path / "redis"
-    folder.mkdir()
-    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder)]
-    args += ["--save", "", "--appendonly", "no"]
-    with open(folder / "redis.log", "w") as log:
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        wait_for(lambda: _pings(redis.Redis.from_url(url)), 30, "redis-server to answer")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(30)
-
-
-def _pings(client) -> bool:
-    try:
-        return client.ping()
-    except Exception:
-        return False
-
-
-def test_workers_on_several_machines_share_one_redis_queue(tmp_path, monkeypatch, redis_url):
-    import redis
-
-    lab = lab_setup(tmp_path, monkeypatch, redis_url)
+    lab = lab_setup(tmp_path, monkeypatch, redis_url, url=pg_server.create())
     a, b = lab.start("a"), lab.start("b")
     try:
         a.wait_ready()

@@ -81,6 +81,10 @@ def progress() -> None:
         st.rerun()  # finished (or deleted): redraw the whole page once
     frac = float(now["progress"] or 0.0)
     st.progress(frac, text=f"{now['status']}: {now['stage'] or ''} ({frac:.0%})")
+    if now["status"] == "queued":
+        waiting = store.waiting_for(eid)  # which workers it needs, and whether any is up
+        if waiting:
+            st.markdown(f"**Waiting.** {waiting}")
     if now.get("cancel_requested"):
         st.caption("Cancel requested: it stops at the next stage boundary.")
     elif st.button("Cancel this run", key="result_cancel"):
@@ -92,8 +96,8 @@ if status in store.ACTIVE:
     st.caption(config_summary(exp["config"]))
     st.info(
         "This page updates itself while the run is going; you can also close it and come back "
-        "with the share link. A queued run waits for a worker: if it stays queued, start one "
-        "with `python -m backend worker`.",
+        "with the share link. A queued run waits for a worker that can run it (a run on device "
+        "cuda for a GPU worker); the line under the bar says which, and whether one is up.",
         icon=":material/hourglass_top:",
     )
     progress()
