@@ -93,12 +93,15 @@ class Runner(RunContext):
             train.save(folder / "train.npz")
             heldout.save(folder / "heldout.npz")
 
-        folder = self.timed("preferences_s", self.cache.get_or_create, "prefs", key, build)
-        return (
-            key,
-            PreferenceSplit.load(folder / "train.npz"),
-            PreferenceSplit.load(folder / "heldout.npz"),
+        def load(folder: Path) -> tuple[PreferenceSplit, PreferenceSplit]:
+            return PreferenceSplit.load(folder / "train.npz"), PreferenceSplit.load(
+                folder / "heldout.npz"
+            )
+
+        train, heldout = self.timed(
+            "preferences_s", self.cache.load_or_create, "prefs", key, build, load
         )
+        return key, train, heldout
 
     def member(self, prefs_key: str, i: int, train, heldout):
         rm = dataclasses.asdict(self.cfg.reward_models)
@@ -116,10 +119,14 @@ class Runner(RunContext):
             stats = {"heldout_acc_gold": acc, "train_loss": losses}
             (folder / "stats.json").write_text(json.dumps(stats))
 
-        folder = self.timed("reward_models_s", self.cache.get_or_create, "proxy", key, build)
-        proxy = self.new_proxy(0)
-        assets.load_state(proxy, folder / "model.safetensors")
-        stats = json.loads((folder / "stats.json").read_text())
+        def load(folder: Path):
+            proxy = self.new_proxy(0)
+            assets.load_state(proxy, folder / "model.safetensors")
+            return proxy, json.loads((folder / "stats.json").read_text())
+
+        proxy, stats = self.timed(
+            "reward_models_s", self.cache.load_or_create, "proxy", key, build, load
+        )
         return key, proxy, stats
 
     def new_proxy(self, seed: int):
@@ -150,9 +157,14 @@ class Runner(RunContext):
                 gold=gold.reshape(P, N),
             )
 
-        folder = self.timed("sampling_s", self.cache.get_or_create, "samples", key, build)
-        with np.load(folder / "samples.npz") as z:
-            return key, {k: z[k] for k in z.files}
+        def load(folder: Path) -> dict[str, np.ndarray]:
+            with np.load(folder / "samples.npz", allow_pickle=False) as z:
+                arrays = {k: z[k] for k in ("prompt_idx", "answers", "gold")}
+            if arrays["answers"].shape[:2] != (P, N) or arrays["gold"].shape != (P, N):
+                raise ValueError(f"samples.npz holds {arrays['gold'].shape}, not ({P}, {N})")
+            return arrays
+
+        return key, self.timed("sampling_s", self.cache.load_or_create, "samples", key, build, load)
 
     def member_scores(self, member_key: str, samples_key: str, proxy, samples) -> np.ndarray:
         key = stable_hash(member_key, samples_key)
@@ -165,8 +177,13 @@ class Runner(RunContext):
             raw = score(proxy, self.world, flat_idx[first], flat_answers[first])[inverse]
             np.save(folder / "scores.npy", raw.reshape(P, N))
 
-        folder = self.timed("scoring_s", self.cache.get_or_create, "scores", key, build)
-        return np.load(folder / "scores.npy")
+        def load(folder: Path) -> np.ndarray:
+            raw = np.load(folder / "scores.npy", allow_pickle=False)
+            if raw.shape != samples["gold"].shape:
+                raise ValueError(f"scores.npy holds {raw.shape}, not {samples['gold'].shape}")
+            return raw
+
+        return self.timed("scoring_s", self.cache.load_or_create, "scores", key, build, load)
 
     # ---- the whole run ------------------------------------------------------------------------
 
@@ -204,6 +221,7 @@ class Runner(RunContext):
                 "summary": summarize_curves(result["curves"]),
                 "timings": {k: round(v, 4) for k, v in self.timings.items()},
                 "cache_hits": list(self.cache.hits),
+                "cache_repairs": list(self.cache.repairs),
                 "device": str(self.device),
                 "versions": versions(),
             }

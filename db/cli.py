@@ -25,25 +25,37 @@ import json
 import logging
 import sys
 
-from backend.cli import add_experiment_options, config_from_args
+from backend.cli import add_experiment_options, check_writable, config_from_args
 from backend.config import ConfigError
 from backend.export import curves_csv
 
+LIST_MAX = 100_000  # `list --limit`
 
-def use_db(args: argparse.Namespace) -> None:
-    """Use --db (when given) for the rest of the process; ConfigError naming --db when it is
-    not a database URL or file path."""
-    from sqlalchemy import make_url
-    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-    from db.engine import normalize_url, set_url
+def use_db(args: argparse.Namespace, create: bool = True) -> None:
+    """Use --db (when given) for the rest of the process, opened now (and its schema brought
+    up to date), so that a bad database is exit 2 before any work: ConfigError naming --db when
+    it is not a database URL or file path, its driver is missing, it is in memory, a folder, not
+    a database, not writable, cannot be connected to, or (create=False: the commands that only
+    read or change existing experiments) a file given explicitly that does not exist."""
+    import os
 
-    if args.db:
-        try:
-            make_url(normalize_url(args.db)).get_dialect()
-        except (ArgumentError, NoSuchModuleError) as e:
-            raise ConfigError("--db", f"not a database URL or file path: {e}") from None
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from db.engine import check_url, database_url, display_url, get_engine, set_url
+
+    given = args.db or os.environ.get("GOODHART_DB_URL")
+    source = "--db" if args.db else "GOODHART_DB_URL"
+    try:
+        if given:
+            check_url(given, create)
         set_url(args.db)
+        get_engine()
+    except ValueError as e:
+        raise ConfigError("--db", str(e) if args.db else f"{source}: {e}") from None
+    except (SQLAlchemyError, OSError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ConfigError("--db", f"cannot open {display_url(database_url())}: {first}") from None
 
 
 def _experiment(text: str) -> dict:
@@ -77,7 +89,7 @@ def show_layout(exp: dict) -> dict:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     use_db(args)
-    cfg = config_from_args(args)
+    cfg = config_from_args(args)  # db.api.submit adds the world's checks and the limits
     from db import api
 
     try:
@@ -98,7 +110,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    use_db(args)
+    if not 1 <= args.limit <= LIST_MAX:
+        raise ConfigError("--limit", f"must be between 1 and {LIST_MAX}; got {args.limit}")
+    use_db(args, create=False)
     from db import api
 
     rows = api.list_experiments(limit=args.limit)
@@ -115,7 +129,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    use_db(args)
+    use_db(args, create=False)
     exp = _experiment(args.id)
     if args.json:
         print(json.dumps(show_layout(exp), indent=1))
@@ -138,7 +152,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    use_db(args)
+    use_db(args, create=False)
     from db import api
 
     exp = _experiment(args.id)
@@ -153,7 +167,8 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    use_db(args)
+    check_writable("--out", args.out)
+    use_db(args, create=False)
     exp = _experiment(args.id)
     if exp["result"] is None:
         print(f"{exp['id']} is {exp['status']}: it has no results to export", file=sys.stderr)

@@ -5,6 +5,7 @@ import streamlit as st
 
 from app import charts, store
 from app.describe import config_differences, run_label, used_config
+from app.escape import md
 from backend.summary import SINGLE_AVG
 
 POLL_S = 2.0
@@ -13,7 +14,7 @@ st.title("Compare runs")
 ids, bad = store.parse_ids(st.query_params.get("compare"))
 for piece in bad:
     st.warning(
-        f"“{piece[:40]}” in the link is not a run id (ids are 12 characters of a–z and "
+        f"“{md(piece[:40])}” in the link is not a run id (ids are 12 characters of a–z and "
         "2–9); it was left out.",
         icon=":material/link_off:",
     )
