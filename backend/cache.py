@@ -208,8 +208,7 @@ class ArtifactCache:
         shutil.rmtree(aside, ignore_errors=True)
 
     def _build(self, final: Path, key: str, build: Callable[[Path], None]) -> Path:
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{key}{TMP_TAG}{_owner()}-", dir=final.parent))
+        tmp = temp_folder(final.parent, key)
         try:
             build(tmp)
             seal(tmp)
@@ -243,6 +242,13 @@ class ArtifactCache:
 
 def _owner() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def temp_folder(parent: Path, name: str) -> Path:
+    """A new temporary folder in `parent` for what becomes parent/name, named so that
+    ArtifactCache.sweep can tell which process it belongs to."""
+    parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{name}{TMP_TAG}{_owner()}-", dir=parent))
 
 
 def _abandoned(tmp: Path) -> bool:
