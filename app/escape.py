@@ -13,24 +13,23 @@ import html
 import re
 
 # What Markdown (GitHub's), Streamlit's directives (:red[...]) and LaTeX ($) could read in a line:
-# links, images, HTML, emphasis, code, tables, strikethrough, headings; then the bare autolinks
-# GitHub adds (http://..., www...., user@host) and a list marker at the start. Other punctuation
-# stays as it is, so ordinary text ("toy-bon (preset)", "0.5") keeps its exact source.
+# links, images, HTML, emphasis, code, tables, strikethrough, headings, and a list marker at the
+# start; backslash escapes defuse those. Other punctuation stays as it is, so ordinary text
+# ("toy-bon (preset)", "0.5") keeps its exact source.
 _SPECIAL = re.compile(r"[\\`*_\[\]<>!#|~$]")
-_AUTOLINK = re.compile(r"://|www\.|@", re.IGNORECASE)
 _LIST_START = re.compile(r"^(\d+[.)]|[-+])")
-
-
-def _escape_last(m: re.Match) -> str:
-    return m[0][:-1] + "\\" + m[0][-1]
+# GitHub's bare autolinks (http://..., www...., user@host) are found in the text after escapes
+# are read, so no escape stops them: an invisible word joiner inside the pattern does.
+_AUTOLINK = re.compile(r"(?<=:)(?=//)|(?<=www)(?=\.)|(?<=@)", re.IGNORECASE)
+WORD_JOINER = "\u2060"
 
 
 def md(text: object) -> str:
     """`text` for a Markdown element, shown literally (line breaks become spaces)."""
     out = " ".join(str(text).split())
     out = _SPECIAL.sub(lambda m: "\\" + m[0], out)
-    out = _AUTOLINK.sub(_escape_last, out)  # ":/\/", "www\.", "\@"
-    return _LIST_START.sub(_escape_last, out)
+    out = _LIST_START.sub(lambda m: m[0][:-1] + "\\" + m[0][-1], out)
+    return _AUTOLINK.sub(WORD_JOINER, out)
 
 
 def plotly(text: object) -> str:

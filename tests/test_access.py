@@ -12,7 +12,7 @@ import pytest
 from streamlit import config as st_config
 
 from app import access, store
-from app.escape import md
+from app.escape import WORD_JOINER, md
 from tests.app_support import (
     app_test,
     example,
@@ -259,7 +259,8 @@ def test_ids_from_a_link_are_shown_as_text(db, link):
 def test_md_escapes_what_markdown_reads_and_keeps_plain_text():
     assert md("toy-bon (preset)") == "toy-bon (preset)"
     assert md("between 0.0 and 0.5; got 0.7") == "between 0.0 and 0.5; got 0.7"
-    assert md("![x](http://h/p.png)") == r"\!\[x\](http:/\/h/p.png)"
+    assert md("![x](http://h/p.png)") == r"\!\[x\](http:" + WORD_JOINER + "//h/p.png)"
+    assert md("a@b.org www.c.org") == f"a@{WORD_JOINER}b.org www{WORD_JOINER}.c.org"
     assert md("<b>") == r"\<b\>" and md("a\\b") == r"a\\b"
 
 
