@@ -27,6 +27,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from app.escape import md
 from backend.config import ConfigError
 
 MODES = ("local", "read-only", "token")
@@ -136,7 +137,7 @@ def sidebar() -> None:
             icon=":material/visibility:",
         )
         if p.reason:
-            st.caption(f"Why: {p.reason}.")
+            st.caption(f"Why: {md(p.reason)}.")
         if p.mode == "token":
             st.text_input("Access token", type="password", key=TOKEN_INPUT)
             st.button("Sign in", key="access_sign_in", on_click=_sign_in)

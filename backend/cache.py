@@ -224,6 +224,14 @@ class ArtifactCache:
             raise
         return final
 
+    def sweep_all(self) -> list[Path]:
+        """sweep() every stage folder of the cache (a worker does this when it starts)."""
+        removed: list[Path] = []
+        for stage in sorted(self.root.iterdir()) if self.root.is_dir() else []:
+            if stage.is_dir():
+                removed += self.sweep(stage)
+        return removed
+
     def sweep(self, folder: Path) -> list[Path]:
         """Remove the temporary folders in `folder` left by processes that are gone (once per
         folder and cache object). Returns what was removed."""

@@ -58,6 +58,25 @@ def use_db(args: argparse.Namespace, create: bool = True) -> None:
         raise ConfigError("--db", f"cannot open {display_url(database_url())}: {first}") from None
 
 
+def use_queue() -> None:
+    """Reach the queue now (submit, worker): ConfigError naming GOODHART_REDIS_URL (or the data
+    folder) when it cannot be, before anything is stored or run."""
+    import os
+
+    from db import queue
+
+    redis_url = os.environ.get("GOODHART_REDIS_URL")
+    try:
+        huey = queue.get_huey()
+        conn = getattr(huey.storage, "conn", None)
+        if redis_url and conn is not None:
+            conn.ping()
+    except Exception as e:  # huey and redis raise their own types (ValueError, ConnectionError)
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        option = "GOODHART_REDIS_URL" if redis_url else "GOODHART_DATA_DIR"
+        raise ConfigError(option, f"the job queue cannot be reached: {first}") from None
+
+
 def _experiment(text: str) -> dict:
     """The experiment of a command-line id, or ConfigError (exit 2) saying what is wrong."""
     from db import api
@@ -88,19 +107,20 @@ def show_layout(exp: dict) -> dict:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    use_db(args)
-    cfg = config_from_args(args)  # db.api.submit adds the world's checks and the limits
     from db import api
 
-    try:
-        print(api.submit(cfg, name=args.name))
-    except ValueError as e:
-        raise ConfigError("--name", str(e)) from None
+    use_db(args)
+    use_queue()
+    if args.name is not None and len(args.name) > api.NAME_MAX:
+        raise ConfigError("--name", f"at most {api.NAME_MAX} characters, got {len(args.name)}")
+    cfg = config_from_args(args)  # db.api.submit adds the world's checks and the limits
+    print(api.submit(cfg, name=args.name))
     return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
     use_db(args)
+    use_queue()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     logging.getLogger("huey").setLevel(logging.WARNING)
     from db.worker import serve

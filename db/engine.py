@@ -86,6 +86,8 @@ def _check_sqlite_file(path: Path, create: bool) -> None:
                 head = fh.read(len(SQLITE_MAGIC))
             if head and head != SQLITE_MAGIC:
                 raise ValueError(f"{path} is not a SQLite database")
+            if head:
+                _check_schema(path)
             with open(path, "ab"):  # appends nothing: only asks whether it could
                 pass
             if not can_create_in(path.parent):  # SQLite's -wal and -shm files go beside it
@@ -102,6 +104,31 @@ def _check_sqlite_file(path: Path, create: bool) -> None:
         raise ValueError(f"{path} cannot be written (permission denied)") from None
     except OSError as e:  # a path too long, a read-only file system
         raise ValueError(f"{path}: {e.strerror or e}") from None
+
+
+def _check_schema(path: Path) -> None:
+    """A SQLite file that holds tables must hold ours (an alembic_version this code knows):
+    another program's database is not taken over, nor a newer schema written to."""
+    import sqlite3
+
+    try:
+        con = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = {
+                r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+            row = None
+            if "alembic_version" in tables:
+                row = con.execute("SELECT version_num FROM alembic_version").fetchone()
+        finally:
+            con.close()
+    except sqlite3.Error as e:
+        raise ValueError(f"{path} is not a readable SQLite database ({e})") from None
+    if tables and row is None:
+        raise ValueError(f"{path} holds another program's tables, not a Goodhart Lab database")
+    versions = MIGRATIONS_INI.parent / "migrations" / "versions"
+    if row is not None and not list(versions.glob(f"{row[0]}_*.py")):
+        raise ValueError(f"{path} has schema version {row[0]!r}, which this version does not know")
 
 
 def database_url() -> str:

@@ -33,7 +33,7 @@ import time
 import traceback
 from datetime import datetime
 
-from backend.cache import process_alive
+from backend.cache import ArtifactCache, process_alive
 from db import jobs, queue
 from db.engine import display_url, get_engine
 
@@ -177,6 +177,7 @@ class Worker:
         get_engine()
         huey = queue.get_huey()
         self.recover()
+        ArtifactCache().sweep_all()  # what killed workers left half-built
         import backend.experiment  # noqa: F401  (torch and transformers: now, not per job)
 
         threading.Thread(target=self._beat, name="heartbeat", daemon=True).start()

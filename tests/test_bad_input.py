@@ -288,6 +288,32 @@ def test_bad_databases_exit_2_naming_db(capsys, tmp_path):
     assert not (tmp_path / "lab.sqlit3").exists()  # the mistyped path was not created
 
 
+def test_foreign_databases_and_unreachable_queues(capsys, tmp_path, monkeypatch, zoo):
+    import sqlite3
+
+    foreign = tmp_path / "places.sqlite"
+    with sqlite3.connect(foreign) as con:
+        con.execute("CREATE TABLE bookmarks (url TEXT)")
+    for command in (["list"], ["submit"], ["worker"]):
+        line = refused(capsys, [*command, "--db", str(foreign)], "--db")
+        assert "another program's tables" in line
+    with sqlite3.connect(foreign) as con:  # left as it was
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+    assert tables == {"bookmarks"}
+    db = str(tmp_path / "lab.db")
+    binary = str(Path(zoo["bad"]) / "binary.jsonl")
+    line = refused(capsys, ["submit", "--db", db, *hf_args(zoo, **{"--prompt-file": binary})],
+                   "--prompt-file")  # fmt: skip
+    assert "not UTF-8" in line
+    for url in ("redis://127.0.0.1:9/0", "nonsense"):
+        monkeypatch.setenv("GOODHART_REDIS_URL", url)
+        for command in (["submit"], ["worker"]):
+            line = refused(capsys, [*command, "--db", db], "GOODHART_REDIS_URL")
+            assert "job queue cannot be reached" in line
+    monkeypatch.delenv("GOODHART_REDIS_URL")
+    assert json.loads(_ok(capsys, ["list", "--json", "--db", db])) == []  # nothing stored
+
+
 def test_list_limit_and_long_names(capsys, tmp_path):
     db = str(tmp_path / "lab.db")
     assert "between 1 and" in refused(capsys, ["list", "--limit", str(10**30), "--db", db],

@@ -240,11 +240,9 @@ def check_gold(config, name: str) -> None:
     archs = config.architectures or []
     is_classifier = any(a.endswith("ForSequenceClassification") for a in archs)
     if not is_classifier or config.num_labels != 1:
-        raise ConfigError(
-            "--gold",
-            f"{name} is not a one-label sequence-classification reward model "
-            f"(architectures {archs or 'unknown'}, {config.num_labels} labels)",
-        )
+        what = f"{name} is not a one-label sequence-classification reward model"
+        detail = f"architectures {archs or 'unknown'}, {config.num_labels} labels"
+        raise ConfigError("--gold", f"{what} ({detail})", public=what)
     if not _is_classifier_type(config):
         raise ConfigError("--gold", f"{name}: transformers has no classifier for this model")
 
