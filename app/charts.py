@@ -13,6 +13,7 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
+from app import escape
 from app.tables import CONVENTIONS, fits_frame, members_frame, summary_frame, x_key
 from backend.fits import FORMS, predict
 
@@ -169,7 +170,7 @@ def compare_figure(
                 x=_xs(pts, x),
                 y=[p[metric] for p in pts],
                 mode="lines+markers",
-                name=f"{run} · {c['label']}",
+                name=escape.plotly(f"{run} · {c['label']}"),
                 legendgroup=run,
                 line={"color": colour, "dash": OBJECTIVE_DASHES.get(c["objective"], "solid")},
                 marker={"size": 5, "symbol": METHOD_MARKERS.get(method, "circle")},

@@ -23,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+from backend.cli import check_writable
 from backend.config import ConfigError
 
 DEFAULT_APP_URL = "http://localhost:8501"
@@ -46,6 +47,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     size = "quick" if args.quick else args.size
     if size not in SIZES:
         raise ConfigError("--size", f"size must be one of {', '.join(SIZES)}")
+    check_writable("--out", args.out, folder=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 

@@ -14,6 +14,9 @@ from typing import Any
 
 import streamlit as st
 
+from app import access
+from app.escape import md
+from backend.admission import check_admission
 from backend.config import ConfigError, ExperimentConfig, validate
 
 SECTIONS = {  # stage -> title; top-level fields are "Experiment"
@@ -149,7 +152,7 @@ def build(values: dict[str, Any], seeds_text: str) -> list[ExperimentConfig]:
         base = ExperimentConfig().replace(**{k: v for k, v in values.items() if k != "seed"})
     except TypeError as e:
         raise ConfigError("config", str(e)) from None
-    return [validate(base.replace(seed=s)) for s in seeds]
+    return [check_admission(validate(base.replace(seed=s))) for s in seeds]
 
 
 def _step(f: Field) -> float:
@@ -176,8 +179,9 @@ def widget(f: Field, choices: tuple | None = None) -> Any:
 
 
 def show_error(error: ConfigError | None, names: set[str]) -> bool:
-    """Show error under the widget just drawn when it names one of `names`."""
+    """Show error under the widget just drawn when it names one of `names` (as plain text,
+    without file contents on a shared server)."""
     if error is not None and error.option in names:
-        st.error(error.message, icon=":material/error:")
+        st.error(md(access.error_text(error)), icon=":material/error:")
         return True
     return False

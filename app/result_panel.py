@@ -9,6 +9,7 @@ import streamlit as st
 from app import charts, store
 from app.answers import disagreement, explore_prompt, picks_by_objective
 from app.describe import config_summary, errors_sentence
+from app.escape import md
 from app.tables import (
     CONVENTIONS,
     fits_frame,
@@ -336,7 +337,7 @@ def render_result(
     """Everything about one finished result. Only the open tab is computed and sent; the
     answer explorer costs about half a second more in the browser, so the Result page opens on
     the numbers and the Learn page on the answers."""
-    st.caption(config_summary(result.get("config", {})))
+    st.caption(md(config_summary(result.get("config", {}))))
     curves, view = curves_section(result, arrays, key)
     st.caption(CONVENTIONS)
     names = ["Numbers", "Answers", "Reward models", "Config", "Download"]

@@ -4,6 +4,7 @@ share links and the ids in query parameters. The only module of app/ that calls 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -13,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 import streamlit as st
 
+from app import access
 from app.nav import PAGES
 from app.tables import as_float
 
@@ -21,6 +23,7 @@ EXAMPLE_NAME = "toy-bon"
 DEFAULT_ROOT = "http://localhost:8501"
 ACTIVE = ("queued", "running")
 AHEAD_DELAY_S = 1.0  # background curve work starts after the page is drawn
+log = logging.getLogger("goodhart.app")
 
 
 # ---- experiments -------------------------------------------------------------------------------
@@ -39,9 +42,12 @@ def list_experiments(limit: int = 200) -> list[dict]:
 
 
 def submit(cfg, name: str | None = None) -> str:
+    """Queue a config (PermissionError on a read-only server; on a shared one the hf world's
+    files must lie under the allowed folders)."""
     from db import api
 
-    return api.submit(cfg, name=name or None)
+    access.require_change("submitting")
+    return api.submit(cfg, name=name or None, allowed_dirs=access.allowed_dirs())
 
 
 def waiting_for(eid: str) -> str | None:
@@ -54,12 +60,14 @@ def waiting_for(eid: str) -> str | None:
 def cancel(eid: str) -> bool:
     from db import api
 
+    access.require_change("cancelling")
     return api.cancel(eid)
 
 
 def delete(eid: str) -> bool:
     from db import api
 
+    access.require_change("deleting")
     gone = api.delete(eid)
     arrays_of.clear()
     return gone
@@ -82,6 +90,44 @@ def arrays_of(eid: str) -> dict[str, np.ndarray] | None:
     except FileNotFoundError:
         return None
     return as_float(arrays) if arrays else None
+
+
+def score_matrix(eid: str, result: dict) -> tuple[dict[str, np.ndarray] | None, str | None]:
+    """(the stored score matrix, None), or (None, what is wrong with it) when it is missing,
+    unreadable or not the layout of this result. Never raises: the page then shows the stored
+    curves and says what is missing."""
+    try:
+        arrays = arrays_of(eid)
+    except Exception:
+        log.exception("the score matrix of %s cannot be read", eid)
+        return None, "cannot be read (its file is corrupt or cut short)"
+    if arrays is None:
+        return None, "is missing (its file is not in the data folder)"
+    problem = _layout_problem(arrays, len(result.get("reward_models") or []))
+    if problem:
+        log.warning("the score matrix of %s is not usable: %s", eid, problem)
+        return None, f"is not usable ({problem})"
+    return arrays, None
+
+
+def _layout_problem(arrays: dict, members: int) -> str | None:
+    """What does not match the arrays layout (docs/contracts.md): gold (P,N), proxy (P,N,K),
+    answers (P,N,T), prompt_idx and prompts (P,), and a vocab."""
+    need = ("gold", "proxy", "answers", "prompt_idx", "prompts", "vocab")
+    missing = [k for k in need if k not in arrays]
+    if missing:
+        return "no " + ", ".join(missing)
+    gold, proxy, answers = arrays["gold"], arrays["proxy"], arrays["answers"]
+    if gold.ndim != 2 or proxy.shape[:2] != gold.shape or proxy.ndim != 3:
+        return f"gold {gold.shape} and proxy {proxy.shape} do not match"
+    if answers.ndim != 3 or answers.shape[:2] != gold.shape:
+        return f"answers {answers.shape} do not match gold {gold.shape}"
+    P = gold.shape[0]
+    if arrays["prompt_idx"].shape != (P,) or arrays["prompts"].shape != (P,):
+        return "prompts do not match gold"
+    if members and proxy.shape[2] != members:
+        return f"{proxy.shape[2]} members, the result has {members}"
+    return None
 
 
 def _bon_curve(objective: str, lam: float | None, members: tuple[int, ...], arrays) -> dict:
@@ -188,6 +234,7 @@ def start_reproduction(seeds: int, size: str) -> dict:
     the new reproduction. Returns its manifest."""
     from db.reproduce import start
 
+    access.require_change("starting a reproduction")
     return start(seeds, size, source="app")
 
 

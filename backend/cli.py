@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from backend.cache import can_create_in
 from backend.config import ConfigError, DpoConfig, ExperimentConfig, HfWorldConfig, validate
 from backend.presets import PRESETS, get_preset
 
@@ -109,16 +110,50 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     return validate(cfg.replace(**changes))
 
 
+def check_writable(option: str, path: str | None, folder: bool = False) -> None:
+    """ConfigError naming `option` unless `path` can be written (a file, or with folder=True a
+    folder), creating nothing: checked before the work whose result it receives."""
+    if not path:
+        return
+    p = Path(path).expanduser()
+    try:
+        is_dir, exists = p.is_dir(), p.exists()
+        if exists and not folder and is_dir:
+            raise ConfigError(option, f"{path} is a folder, not a file")
+        if exists and folder and not is_dir:
+            raise ConfigError(option, f"{path} is a file, not a folder")
+        if exists and is_dir and not can_create_in(p):
+            raise ConfigError(option, f"{path} cannot be written (permission denied)")
+        if exists and not is_dir:
+            with open(p, "ab"):  # appends nothing, truncates nothing: only asks
+                pass
+        if not exists and not can_create_in(p.absolute().parent):
+            raise ConfigError(option, f"{path} cannot be created here (not writable)")
+    except ConfigError:
+        raise
+    except PermissionError:
+        raise ConfigError(option, f"{path} cannot be written (permission denied)") from None
+    except (OSError, ValueError) as e:  # a name too long for a path, a NUL byte, read-only
+        reason = getattr(e, "strerror", None) or str(e)
+        raise ConfigError(option, f"not a usable path ({reason})") from None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from backend.admission import check_admission
     from backend.cache import ArtifactCache
     from backend.experiment import run_experiment
     from backend.objectives import Objective
+    from backend.runtime import resolve_device
     from backend.summary import SINGLE_AVG
     from backend.worlds.registry import check_world
 
-    cfg = check_world(config_from_args(args))
+    check_writable("--out", args.out)
+    check_writable("--scores", args.scores)
+    cfg = check_admission(config_from_args(args))
+    resolve_device(cfg.device)
+    cfg = check_world(cfg)
 
     def progress(frac: float, msg: str) -> None:
         if not args.quiet:

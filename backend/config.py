@@ -19,13 +19,19 @@ DPO_LOSS_NAMES = {"dpo": "DPO", "ipo": "IPO", "slic": "SLiC"}  # --dpo-loss -> i
 DPO_LOSSES = tuple(DPO_LOSS_NAMES)
 
 
-class ConfigError(ValueError):
-    """A config value outside its allowed range. `option` is the CLI flag (or field path)."""
+MAX_TEXT = 4096  # longest text field (a model name, a path, a template), in characters
 
-    def __init__(self, option: str, message: str) -> None:
+
+class ConfigError(ValueError):
+    """A config value outside its allowed range. `option` is the CLI flag (or field path).
+    `public` is the message without anything read from the server's files (a CSV's columns,
+    a JSONL row's keys): what a visitor of a shared server is shown."""
+
+    def __init__(self, option: str, message: str, public: str | None = None) -> None:
         super().__init__(f"{option}: {message}")
         self.option = option
         self.message = message
+        self.public = message if public is None else public
 
 
 def opt(default: Any, doc: str, option: str | None = None, lo=None, hi=None, choices=None):
@@ -282,6 +288,10 @@ def _check_field(obj, f: dataclasses.Field, path: str) -> None:
         raise ConfigError(option, f"{doc} must be a number, got {value!r}")
     if kind is str and not isinstance(value, str):
         raise ConfigError(option, f"{doc} must be a string, got {value!r}")
+    if kind is str and len(value) > MAX_TEXT:
+        raise ConfigError(option, f"{doc} must be at most {MAX_TEXT} characters; got {len(value)}")
+    if kind is str and "\0" in value:
+        raise ConfigError(option, f"{doc} must not contain NUL bytes")
     lo, hi, choices = meta.get("lo"), meta.get("hi"), meta.get("choices")
     if choices is not None and value not in choices:
         raise ConfigError(option, f"{doc} must be one of {', '.join(choices)}; got {value!r}")

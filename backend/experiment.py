@@ -106,12 +106,13 @@ class Runner(RunContext):
             train.save(folder / "train.npz")
             heldout.save(folder / "heldout.npz")
 
-        folder = self.cache.get_or_create("prefs", key, build)
-        return (
-            key,
-            PreferenceSplit.load(folder / "train.npz"),
-            PreferenceSplit.load(folder / "heldout.npz"),
-        )
+        def load(folder: Path) -> tuple[PreferenceSplit, PreferenceSplit]:
+            return PreferenceSplit.load(folder / "train.npz"), PreferenceSplit.load(
+                folder / "heldout.npz"
+            )
+
+        train, heldout = self.cache.load_or_create("prefs", key, build, load)
+        return key, train, heldout
 
     def member(self, i: int, sft_key: str, prefs_key: str, train, heldout):
         """Member i of the ensemble, trained once and cached: (key, proxy, stats)."""
@@ -134,10 +135,12 @@ class Runner(RunContext):
             stats = {"heldout_acc_gold": acc, **stats, "near_chance": acc < NEAR_CHANCE}
             (folder / "stats.json").write_text(json.dumps(stats))
 
-        folder = self.cache.get_or_create("proxy", key, build)
-        proxy = self.world.new_proxy(backbone, self.cfg.reward_models, 0)
-        assets.load_state(proxy, folder / "model.safetensors")
-        stats = json.loads((folder / "stats.json").read_text())
+        def load(folder: Path):
+            proxy = self.world.new_proxy(backbone, self.cfg.reward_models, 0)
+            assets.load_state(proxy, folder / "model.safetensors")
+            return proxy, json.loads((folder / "stats.json").read_text())
+
+        proxy, stats = self.cache.load_or_create("proxy", key, build, load)
         return key, proxy, stats
 
     def member_pairs(self, i: int, sft_key: str, prefs_key: str, train) -> tuple[str, object]:
@@ -181,9 +184,14 @@ class Runner(RunContext):
             np.savez(folder / "samples.npz", prompt_idx=prompt_idx, answers=answers,
                      gold=gold.reshape(P, N))  # fmt: skip
 
-        folder = self.timed("sampling_s", self.cache.get_or_create, "samples", key, build)
-        with np.load(folder / "samples.npz") as z:
-            return key, {k: z[k] for k in z.files}
+        def load(folder: Path) -> dict[str, np.ndarray]:
+            with np.load(folder / "samples.npz", allow_pickle=False) as z:
+                arrays = {k: z[k] for k in ("prompt_idx", "answers", "gold")}
+            if arrays["answers"].shape[:2] != (P, N) or arrays["gold"].shape != (P, N):
+                raise ValueError(f"samples.npz holds {arrays['gold'].shape}, not ({P}, {N})")
+            return arrays
+
+        return key, self.timed("sampling_s", self.cache.load_or_create, "samples", key, build, load)
 
     def member_scores(self, member_key: str, samples_key: str, proxy, samples) -> np.ndarray:
         key = stable_hash(member_key, samples_key)
@@ -196,8 +204,13 @@ class Runner(RunContext):
             raw = score(proxy, self.world, flat_idx[first], flat_answers[first])[inverse]
             np.save(folder / "scores.npy", raw.reshape(P, N))
 
-        folder = self.cache.get_or_create("scores", key, build)
-        return np.load(folder / "scores.npy")
+        def load(folder: Path) -> np.ndarray:
+            raw = np.load(folder / "scores.npy", allow_pickle=False)
+            if raw.shape != samples["gold"].shape:
+                raise ValueError(f"scores.npy holds {raw.shape}, not {samples['gold'].shape}")
+            return raw
+
+        return self.cache.load_or_create("scores", key, build, load)
 
     # ---- the whole run ------------------------------------------------------------------------
 
@@ -263,6 +276,7 @@ class Runner(RunContext):
                 "summary": summarize_curves(result["curves"]),
                 "timings": {k: round(v, 4) for k, v in self.timings.items()},
                 "cache_hits": list(self.cache.hits),
+                "cache_repairs": list(self.cache.repairs),
                 "device": str(self.device),
                 "versions": versions(),
             }

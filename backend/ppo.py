@@ -33,19 +33,21 @@ import copy
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
 from backend.cache import stable_hash
+from backend.checkpoint import Checkpoint
 from backend.config import PpoConfig
 from backend.fits import fit_curve
 from backend.kl_control import make_kl_controller
 from backend.objectives import Objective
 from backend.policy import SAMPLER_KEY, sample_answers
 from backend.reward_models import score
-from backend.runtime import RunContext
+from backend.runtime import Cancelled, RunContext
 from backend.seeding import stage_seed, torch_generator
 from backend.worlds.base import World
 
@@ -257,6 +259,55 @@ def ppo_step(
     }
 
 
+# ---- pausing and resuming (a re-queued run continues where it stopped) -------------------------
+
+
+@dataclass
+class Resumable:
+    """Where train_ppo saves its state when a step boundary raises Cancelled, and loads it at
+    the start (backend/checkpoint.py); dump() -> (JSON-ready state, arrays) and load(state,
+    arrays) carry the caller's own log along. `resumed_at`: the step it continued from."""
+
+    checkpoint: Checkpoint
+    dump: Callable[[], tuple[dict, dict]]
+    load: Callable[[dict, dict], None]
+    resumed_at: int | None = None
+
+
+def _pause(r: Resumable, step: int, policy, value, optimizer, kl_ctl, rng, generator, history):
+    """Everything step `step` needs to go on as if never stopped: both models, Adam's moments,
+    beta, both random generators, the history and the caller's log."""
+    opt = optimizer.state_dict()
+    tensors = {"rollout_rng": generator.get_state()}
+    for i, moments in opt["state"].items():
+        tensors.update({f"adam.{i}.{name}": t for name, t in moments.items()})
+    log, arrays = r.dump()
+    state = {"step": step, "history": history, "beta": kl_ctl.value}
+    state.update(rng=rng.bit_generator.state, param_groups=opt["param_groups"], log=log)
+    r.checkpoint.save({"policy": policy, "value": value}, tensors, arrays, state)
+
+
+def _resume(r: Resumable, policy, value, optimizer, kl_ctl, rng, generator) -> tuple[int, list]:
+    """(first step, history) of a saved run, its state loaded in place; (0, []) without one."""
+    saved = r.checkpoint.load({"policy": policy, "value": value})
+    if saved is None:
+        return 0, []
+    tensors, arrays, state = saved
+    moments: dict[int, dict] = {}
+    for key, t in tensors.items():
+        if key.startswith("adam."):
+            _, i, name = key.split(".", 2)
+            moments.setdefault(int(i), {})[name] = t
+    groups = [{**g, "betas": tuple(g["betas"])} for g in state["param_groups"]]
+    optimizer.load_state_dict({"state": moments, "param_groups": groups})
+    kl_ctl.value = state["beta"]
+    rng.bit_generator.state = state["rng"]
+    generator.set_state(tensors["rollout_rng"])
+    r.load(state["log"], arrays)
+    r.resumed_at = state["step"]
+    return state["step"], state["history"]
+
+
 def train_ppo(
     policy,
     ref,
@@ -269,19 +320,30 @@ def train_ppo(
     generator: torch.Generator,
     evaluate: Callable[[int], None] | None = None,
     on_step: Callable[[int, dict], None] | None = None,
+    resumable: Resumable | None = None,
 ) -> list[dict]:
     """cfg.steps PPO steps; evaluate(step) every cfg.eval_every steps and at the last step;
     on_step(step, stats) before each step (step 0 included) and after the last one
-    (progress, cancellation). Returns the per-step statistics."""
+    (progress, cancellation). With `resumable`, a Cancelled from on_step saves the state first
+    and a saved state is continued from. Returns the per-step statistics."""
     optimizer = torch.optim.Adam(  # fused: one kernel for every parameter
         [*policy.parameters(), *value.parameters()], lr=cfg.lr, eps=1e-5, fused=True
     )
     kl_ctl = make_kl_controller(cfg.kl_coef, cfg.kl_target, cfg.kl_horizon)
     ref.requires_grad_(False)
     history: list[dict] = []
-    for step in range(cfg.steps + 1):
+    start = 0
+    if resumable is not None:
+        start, history = _resume(resumable, policy, value, optimizer, kl_ctl, rng, generator)
+    for step in range(start, cfg.steps + 1):
         if on_step is not None:
-            on_step(step, history[-1] if history else {})
+            try:
+                on_step(step, history[-1] if history else {})
+            except Cancelled:
+                if resumable is not None and step > start:
+                    state = (policy, value, optimizer, kl_ctl, rng, generator)
+                    _pause(resumable, step, *state, history)
+                raise
         if evaluate is not None and (step % cfg.eval_every == 0 or step == cfg.steps):
             evaluate(step)
         if step == cfg.steps:
@@ -421,15 +483,27 @@ def run_ppo(
             msg += f" (step {last['step']}: gold {last['gold']:+.2f}, kl {last['kl']:.2f})"
         ctx.stage("ppo", 0.45 + 0.55 * step / pc.steps, msg)
 
+    def restore_log(state: dict, arrays: dict) -> None:
+        points[:], samples[:] = state["points"], state["samples"]
+        gold_norm.update(state["gold_norm"])
+        final.update(arrays)
+
+    def dump_log() -> tuple[dict, dict]:
+        return {"points": points, "samples": samples, "gold_norm": gold_norm}, final
+
+    checkpoint = Checkpoint.of_run(ctx.cache, cfg.to_dict(), device)
+    resumable = Resumable(checkpoint, dump_log, restore_log) if checkpoint else None
     ctx.timings["ppo_norm_s"] = time.perf_counter() - t0
     t_train = time.perf_counter()
     history = train_ppo(
         policy, ref, value, world, reward_fn, pc, train_prompts,
         np.random.default_rng(stage_seed(cfg.seed, "ppo")),
         torch_generator(stage_seed(cfg.seed, "ppo-rollout"), device),
-        evaluate, on_step,
+        evaluate, on_step, resumable,
     )  # fmt: skip
     ctx.timings["ppo_s"] = time.perf_counter() - t_train - ctx.timings["ppo_eval_s"]
+    if checkpoint is not None:
+        checkpoint.clear()  # finished: nothing to resume
 
     kl_label = f"KL target {pc.kl_target:g}" if pc.kl_target > 0 else f"beta={pc.kl_coef:g}"
     curve = {
@@ -457,6 +531,11 @@ def run_ppo(
         "samples": samples,
         "training": [{k: round(v, 5) for k, v in h.items()} for h in history],
     }
+    if checkpoint is not None and (resumable.resumed_at is not None or checkpoint.problem):
+        result["checkpoint"] = {
+            "resumed_at_step": resumable.resumed_at,
+            "problem": checkpoint.problem,
+        }
     arrays = {  # the final policy's answers to the held-out prompts, in best-of-n's layout
         "gold": final["gold"],
         "proxy": final["proxy"],

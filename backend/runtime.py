@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from backend.cache import ArtifactCache
-from backend.config import ExperimentConfig
+from backend.config import ConfigError, ExperimentConfig
 from backend.seeding import stage_seed
 from backend.worlds.base import World
 
@@ -38,11 +38,12 @@ class Cancelled(Exception):
 
 
 def resolve_device(name: str) -> torch.device:
-    """ "auto": cuda when torch sees a GPU, else cpu; "cuda" without one is an error."""
+    """ "auto": cuda when torch sees a GPU, else cpu; "cuda" without one is a ConfigError
+    naming --device (the CLI checks it before any work; a worker fails the run with it)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was asked for, but torch sees no CUDA device")
+        raise ConfigError("--device", "--device cuda was asked for, but torch sees no CUDA device")
     return torch.device(name)
 
 

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import insert, select, update
 
+from backend.admission import check_admission
 from backend.config import ExperimentConfig, validate
 from db import artifacts, fleet, queue
 from db.engine import reading, writing
@@ -43,17 +46,24 @@ def _iso(dt: datetime | None) -> str | None:
     return as_utc(dt).isoformat() if dt is not None else None
 
 
-def submit(cfg: ExperimentConfig | dict, name: str | None = None, enqueue: bool = True) -> str:
+def submit(
+    cfg: ExperimentConfig | dict,
+    name: str | None = None,
+    enqueue: bool = True,
+    allowed_dirs: Sequence[Path] | None = None,
+) -> str:
     """Validate, store as queued, and enqueue. Returns the new id. Raises ConfigError for a bad
-    config, ValueError for a name over 200 characters; if the queue cannot be reached the
-    experiment is marked failed with that error and the error is raised. enqueue=False: the
-    caller runs it itself at once (db.worker.Worker.run_here). The world's checks (its files,
-    the hub, its prompts) run here, once per submission."""
+    config or one over the admission limits (backend.admission), ValueError for a name over 200
+    characters; if the queue cannot be reached the experiment is marked failed with that error
+    and the error is raised. enqueue=False: the caller runs it itself at once
+    (db.worker.Worker.run_here). The world's checks (its files, the hub, its prompts) run here,
+    once per submission; `allowed_dirs` (a server shared with others): the only folders whose
+    files the config may name."""
     from backend.worlds.registry import check_world  # the worlds import torch
 
     if isinstance(cfg, dict):
         cfg = ExperimentConfig.from_dict(cfg)
-    cfg = check_world(validate(cfg))
+    cfg = check_world(check_admission(validate(cfg)), allowed_dirs)
     if name is not None and len(name) > NAME_MAX:
         raise ValueError(f"name: at most {NAME_MAX} characters, got {len(name)}")
     eid = new_id()

@@ -25,25 +25,56 @@ import json
 import logging
 import sys
 
-from backend.cli import add_experiment_options, config_from_args
+from backend.cli import add_experiment_options, check_writable, config_from_args
 from backend.config import ConfigError
 from backend.export import curves_csv
 
+LIST_MAX = 100_000  # `list --limit`
 
-def use_db(args: argparse.Namespace) -> None:
-    """Use --db (when given) for the rest of the process; ConfigError naming --db when it is
-    not a database URL or file path."""
-    from sqlalchemy import make_url
-    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-    from db.engine import normalize_url, set_url
+def use_db(args: argparse.Namespace, create: bool = True) -> None:
+    """Use --db (when given) for the rest of the process, opened now (and its schema brought
+    up to date), so that a bad database is exit 2 before any work: ConfigError naming --db when
+    it is not a database URL or file path, its driver is missing, it is in memory, a folder, not
+    a database, not writable, cannot be connected to, or (create=False: the commands that only
+    read or change existing experiments) a file given explicitly that does not exist."""
+    import os
 
-    if args.db:
-        try:
-            make_url(normalize_url(args.db)).get_dialect()
-        except (ArgumentError, NoSuchModuleError) as e:
-            raise ConfigError("--db", f"not a database URL or file path: {e}") from None
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from db.engine import check_url, database_url, display_url, get_engine, set_url
+
+    given = args.db or os.environ.get("GOODHART_DB_URL")
+    source = "--db" if args.db else "GOODHART_DB_URL"
+    try:
+        if given:
+            check_url(given, create)
         set_url(args.db)
+        get_engine()
+    except ValueError as e:
+        raise ConfigError("--db", str(e) if args.db else f"{source}: {e}") from None
+    except (SQLAlchemyError, OSError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ConfigError("--db", f"cannot open {display_url(database_url())}: {first}") from None
+
+
+def use_queue() -> None:
+    """Reach the queue now (submit, worker): ConfigError naming GOODHART_REDIS_URL (or the data
+    folder) when it cannot be, before anything is stored or run."""
+    import os
+
+    from db import queue
+
+    redis_url = os.environ.get("GOODHART_REDIS_URL")
+    try:
+        huey = queue.get_huey()
+        conn = getattr(huey.storage, "conn", None)
+        if redis_url and conn is not None:
+            conn.ping()
+    except Exception as e:  # huey and redis raise their own types (ValueError, ConnectionError)
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        option = "GOODHART_REDIS_URL" if redis_url else "GOODHART_DATA_DIR"
+        raise ConfigError(option, f"the job queue cannot be reached: {first}") from None
 
 
 def _experiment(text: str) -> dict:
@@ -76,19 +107,20 @@ def show_layout(exp: dict) -> dict:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    use_db(args)
-    cfg = config_from_args(args)
     from db import api
 
-    try:
-        print(api.submit(cfg, name=args.name))
-    except ValueError as e:
-        raise ConfigError("--name", str(e)) from None
+    use_db(args)
+    use_queue()
+    if args.name is not None and len(args.name) > api.NAME_MAX:
+        raise ConfigError("--name", f"at most {api.NAME_MAX} characters, got {len(args.name)}")
+    cfg = config_from_args(args)  # db.api.submit adds the world's checks and the limits
+    print(api.submit(cfg, name=args.name))
     return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
     use_db(args)
+    use_queue()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     logging.getLogger("huey").setLevel(logging.WARNING)
     from db.artifacts import SETTING, place
@@ -104,7 +136,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    use_db(args)
+    if not 1 <= args.limit <= LIST_MAX:
+        raise ConfigError("--limit", f"must be between 1 and {LIST_MAX}; got {args.limit}")
+    use_db(args, create=False)
     from db import api
 
     rows = api.list_experiments(limit=args.limit)
@@ -121,7 +155,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    use_db(args)
+    use_db(args, create=False)
     exp = _experiment(args.id)
     if args.json:
         print(json.dumps(show_layout(exp), indent=1))
@@ -148,7 +182,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    use_db(args)
+    use_db(args, create=False)
     from db import api
 
     exp = _experiment(args.id)
@@ -163,7 +197,8 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    use_db(args)
+    check_writable("--out", args.out)
+    use_db(args, create=False)
     exp = _experiment(args.id)
     if exp["result"] is None:
         print(f"{exp['id']} is {exp['status']}: it has no results to export", file=sys.stderr)

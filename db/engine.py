@@ -21,7 +21,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from backend.cache import data_dir
+from backend.cache import can_create_in, data_dir
 
 DB_FILE = "goodhart.sqlite3"
 BUSY_TIMEOUT_MS = 30_000
@@ -42,6 +42,93 @@ def normalize_url(url: str) -> str:
     if "://" in url:
         return url
     return f"sqlite:///{Path(url).expanduser().resolve()}"
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def check_url(url: str, create: bool = True) -> None:
+    """Why `url` cannot be this process's database, as a ValueError with a message a user can
+    act on, found before anything opens it: a URL SQLAlchemy cannot parse, a driver that is not
+    installed, an in-memory SQLite database (each process gets its own, so a submit there is
+    lost), a folder, a file that is not SQLite, a file that cannot be written, and, unless
+    `create`, a file that does not exist yet (a mistyped path would otherwise be a new, empty
+    database)."""
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        u = make_url(normalize_url(url))
+        dialect = u.get_dialect()
+    except (ArgumentError, NoSuchModuleError, ValueError) as e:
+        raise ValueError(f"not a database URL or file path: {e}") from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as e:
+        raise ValueError(
+            f"the driver of {u.drivername} URLs is not installed (no module {e.name!r})"
+        ) from None
+    if u.get_backend_name() != "sqlite":
+        return
+    if u.database in (None, "", ":memory:") or u.query.get("mode") == "memory":
+        raise ValueError(
+            "an in-memory SQLite database (sqlite:// or sqlite:///) is lost when the process "
+            "exits, and workers cannot see it; give a file, e.g. sqlite:///data/lab.sqlite3"
+        )
+    _check_sqlite_file(Path(u.database), create)
+
+
+def _check_sqlite_file(path: Path, create: bool) -> None:
+    try:
+        if path.is_dir():
+            raise ValueError(f"{path} is a folder, not a database file")
+        if path.exists():
+            with open(path, "rb") as fh:
+                head = fh.read(len(SQLITE_MAGIC))
+            if head and head != SQLITE_MAGIC:
+                raise ValueError(f"{path} is not a SQLite database")
+            if head:
+                _check_schema(path)
+            with open(path, "ab"):  # appends nothing: only asks whether it could
+                pass
+            if not can_create_in(path.parent):  # SQLite's -wal and -shm files go beside it
+                raise ValueError(f"{path} cannot be written: its folder is not writable")
+            return
+        if not create:
+            raise ValueError(
+                f"there is no database at {path} (a mistyped path? only submit and worker "
+                "create a new one)"
+            )
+        if not can_create_in(path.parent):
+            raise ValueError(f"cannot create {path}: the folder is not writable")
+    except PermissionError:
+        raise ValueError(f"{path} cannot be written (permission denied)") from None
+    except OSError as e:  # a path too long, a read-only file system
+        raise ValueError(f"{path}: {e.strerror or e}") from None
+
+
+def _check_schema(path: Path) -> None:
+    """A SQLite file that holds tables must hold ours (an alembic_version this code knows):
+    another program's database is not taken over, nor a newer schema written to."""
+    import sqlite3
+
+    try:
+        con = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = {
+                r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+            row = None
+            if "alembic_version" in tables:
+                row = con.execute("SELECT version_num FROM alembic_version").fetchone()
+        finally:
+            con.close()
+    except sqlite3.Error as e:
+        raise ValueError(f"{path} is not a readable SQLite database ({e})") from None
+    if tables and row is None:
+        raise ValueError(f"{path} holds another program's tables, not a Goodhart Lab database")
+    versions = MIGRATIONS_INI.parent / "migrations" / "versions"
+    if row is not None and not list(versions.glob(f"{row[0]}_*.py")):
+        raise ValueError(f"{path} has schema version {row[0]!r}, which this version does not know")
 
 
 def database_url() -> str:

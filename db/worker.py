@@ -39,8 +39,8 @@ import threading
 import time
 import traceback
 from datetime import datetime
-from pathlib import Path
 
+from backend.cache import ArtifactCache, process_alive
 from db import artifacts, fleet, jobs, queue
 from db.engine import database_url, display_url, get_engine
 from db.fleet import STALE_S
@@ -69,23 +69,10 @@ def lanes_for(device: str | None) -> tuple[str, ...]:
     return queue.LANES
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a killed process its parent has not reaped yet is a zombie: dead for our purposes
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
 def dead_because(worker: str | None, heartbeat: datetime | None, now: datetime) -> str | None:
     """Why the run of `worker` (host:pid) counts as dead at `now`, or None while it looks alive."""
     host, _, pid = (worker or "").rpartition(":")
-    if host == socket.gethostname() and pid.isdigit() and not _process_alive(int(pid)):
+    if host == socket.gethostname() and pid.isdigit() and not process_alive(int(pid)):
         return f"its process {pid} on {host} is gone"
     if heartbeat is None or (now - heartbeat).total_seconds() > STALE_S:
         last = heartbeat.isoformat() if heartbeat else "never"
@@ -228,6 +215,7 @@ class Worker:
         get_engine()
         hueys = queue.consumers(self.lanes)
         self.recover()
+        ArtifactCache().sweep_all()  # what killed workers left half-built
         import backend.experiment  # noqa: F401  (torch and transformers: now, not per job)
 
         if "cuda" in self.lanes:

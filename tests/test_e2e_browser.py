@@ -57,7 +57,7 @@ def free_port() -> int:
 class StreamlitServer:
     """`streamlit run app/main.py` on a free port, logging to a file."""
 
-    def __init__(self, env: dict, log: Path) -> None:
+    def __init__(self, env: dict, log: Path, extra_args: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._out = log.open("w")  # closed in stop()
@@ -67,6 +67,7 @@ class StreamlitServer:
                 *(sys.executable, "-m", "streamlit", "run", "app/main.py"),
                 *("--server.headless", "true", "--server.fileWatcherType", "none"),
                 *("--server.port", str(self.port), "--browser.gatherUsageStats", "false"),
+                *extra_args,
             ],
             cwd=REPO,
             env=env,

@@ -5,15 +5,21 @@ import streamlit as st
 
 from app import charts, store
 from app.describe import config_differences, run_label, used_config
+from app.escape import md
 from backend.summary import SINGLE_AVG
 
 POLL_S = 2.0
+MAX_RUNS = 20  # a link with more is cut here (each run is read from the database)
 
 st.title("Compare runs")
 ids, bad = store.parse_ids(st.query_params.get("compare"))
+if len(ids) > MAX_RUNS:
+    st.warning(f"The link names {len(ids)} runs; the first {MAX_RUNS} are shown.")
+    ids = ids[:MAX_RUNS]
+bad = bad[:5]  # a few are enough to say the link is broken
 for piece in bad:
     st.warning(
-        f"“{piece[:40]}” in the link is not a run id (ids are 12 characters of a–z and "
+        f"“{md(piece[:40])}” in the link is not a run id (ids are 12 characters of a–z and "
         "2–9); it was left out.",
         icon=":material/link_off:",
     )

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app import store
+from app import access, store
 from app.nav import PAGES
 from app.result_panel import render_result
 
@@ -88,12 +88,15 @@ st.markdown(
 st.subheader("Try it")
 from backend.presets import PRESETS  # noqa: E402  (after the page shows: imports torch)
 
+may_change = access.can_change()
 for name, (description, cfg) in PRESETS.items():
     c1, c2, c3 = st.columns([4, 1, 1])
     c1.markdown(f"**{name}**: {description}")
-    if c2.button("Run it", key=f"run_{name}", type="primary"):
+    if may_change and c2.button("Run it", key=f"run_{name}", type="primary"):
         eid = store.submit(cfg, name=f"{name} (preset)")
         st.switch_page(PAGES["result"].file, query_params={"run": eid})
     if c3.button("Adjust", key=f"adjust_{name}"):
         st.session_state["load_preset"] = name
         st.switch_page(PAGES["new"].file)
+if not may_change:
+    access.read_only_note("Running a preset")

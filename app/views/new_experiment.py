@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from app import form, store
+from app import access, form, store
 from app.describe import config_summary
+from app.escape import md
 from app.nav import PAGES
 from backend.config import HF_WORLD, ConfigError, ExperimentConfig
 from backend.presets import PRESETS, get_preset
@@ -106,12 +107,14 @@ with st.expander("Advanced: every other option"):
                 draw(f)
 
 if error is not None and error.option not in shown:
-    st.error(f"{error.option}: {error.message}")
+    st.error(md(f"{error.option}: {access.error_text(error)}"))
 if configs:
     n = len(configs)
-    st.info(config_summary(configs[0].to_dict()) + (f" · {n} seeds" if n > 1 else ""))
+    st.info(md(config_summary(configs[0].to_dict())) + (f" · {n} seeds" if n > 1 else ""))
 label = "Submit" if len(configs) <= 1 else f"Submit {len(configs)} experiments"
-if st.button(label, type="primary", disabled=error is not None, key="submit"):
+if not access.can_change():
+    access.read_only_note("Submitting")
+elif st.button(label, type="primary", disabled=error is not None, key="submit"):
     name = st.session_state["f_name"].strip() or None
     try:
         ids = [store.submit(cfg, name=name) for cfg in configs]
@@ -119,7 +122,7 @@ if st.button(label, type="primary", disabled=error is not None, key="submit"):
         st.session_state[SUBMIT_ERROR] = (snapshot, e)
         st.rerun()
     except ValueError as e:
-        st.error(str(e))
+        st.error(md(e))
     else:
         if len(ids) == 1:
             st.switch_page(PAGES["result"].file, query_params={"run": ids[0]})

@@ -7,7 +7,7 @@ import os
 import pandas as pd
 import streamlit as st
 
-from app import store
+from app import access, store
 from app.report import FIGURES, VERDICT_COLOURS, figures, report_html, runs_for
 from backend.reproduce.claims import THRESHOLDS
 from backend.reproduce.plan import SIZES, plan
@@ -28,26 +28,36 @@ st.caption(
 
 manifest = store.latest_reproduction()
 
-with st.expander("Start a new reproduction", expanded=manifest is None):
-    size = st.radio(
-        "size",
-        SIZE_CHOICES,
-        horizontal=True,
-        key="repro_size",
-        captions=[SIZES[s].doc for s in SIZE_CHOICES],
-    )
-    seeds = st.number_input("seeds", 1, 10, 1, key="repro_seeds")
-    st.caption(
-        f"{len(plan(int(seeds), size))} experiments go to the job queue; finished ones with "
-        "the same config are reused, and the workers reuse cached proxies. Needs a running worker "
-        "(`python -m backend worker`)."
-    )
-    if st.button("Start", type="primary", key="repro_start"):
-        store.start_reproduction(int(seeds), size)
-        st.rerun()
+
+def start_form(manifest: dict | None) -> None:
+    """The sizes, the seeds and the Start button (not on a read-only server)."""
+    with st.expander("Start a new reproduction", expanded=manifest is None):
+        size = st.radio(
+            "size",
+            SIZE_CHOICES,
+            horizontal=True,
+            key="repro_size",
+            captions=[SIZES[s].doc for s in SIZE_CHOICES],
+        )
+        seeds = st.number_input("seeds", 1, 10, 1, key="repro_seeds")
+        st.caption(
+            f"{len(plan(int(seeds), size))} experiments go to the job queue; finished ones "
+            "with the same config are reused, and the workers reuse cached proxies. Needs a "
+            "running worker (`python -m backend worker`)."
+        )
+        if st.button("Start", type="primary", key="repro_start"):
+            store.start_reproduction(int(seeds), size)
+            st.rerun()
+
+
+if not access.can_change():
+    access.read_only_note("Starting a reproduction")
+else:
+    start_form(manifest)
 
 if manifest is None:
-    st.info("No reproduction yet: start one above, or run `python -m backend reproduce`.")
+    where = "start one above, or " if access.can_change() else ""
+    st.info(f"No reproduction yet: {where}run `python -m backend reproduce`.")
     st.stop()
 
 st.subheader(f"Latest: {manifest['created_at'][:19].replace('T', ' ')} UTC")

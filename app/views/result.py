@@ -3,8 +3,9 @@ is queued or running."""
 
 import streamlit as st
 
-from app import store
+from app import access, store
 from app.describe import config_summary
+from app.escape import md
 from app.nav import PAGES
 from app.result_panel import render_result
 
@@ -57,7 +58,7 @@ if not eid:
     not_found("This link has no run id: a share link ends in `?run=` and a 12-character id.")
 if not store.is_valid_id(eid):
     not_found(
-        f"“{eid[:40]}” is not a run id. Ids are 12 characters of a–z and 2–9 (e.g. "
+        f"“{md(eid[:40])}” is not a run id. Ids are 12 characters of a–z and 2–9 (e.g. "
         "`k3v9x2mqp7ab`); the link may have been cut short or mistyped."
     )
 exp = store.get_experiment(eid)
@@ -68,7 +69,7 @@ if exp is None:
     )
 
 title = exp["name"] or f"Run {eid}"
-st.title(title)
+st.title(md(title))
 st.code(store.share_link(eid), language=None)
 st.caption("Share link: the copy button is at the right of the box.")
 status = exp["status"]
@@ -80,20 +81,22 @@ def progress() -> None:
     if now is None or now["status"] != status:
         st.rerun()  # finished (or deleted): redraw the whole page once
     frac = float(now["progress"] or 0.0)
-    st.progress(frac, text=f"{now['status']}: {now['stage'] or ''} ({frac:.0%})")
+    st.progress(frac, text=md(f"{now['status']}: {now['stage'] or ''} ({frac:.0%})"))
     if now["status"] == "queued":
         waiting = store.waiting_for(eid)  # which workers it needs, and whether any is up
         if waiting:
-            st.markdown(f"**Waiting.** {waiting}")
+            st.markdown(f"**Waiting.** {md(waiting)}")
     if now.get("cancel_requested"):
         st.caption("Cancel requested: it stops at the next stage boundary.")
+    elif not access.can_change():
+        access.read_only_note("Cancelling")
     elif st.button("Cancel this run", key="result_cancel"):
         store.cancel(eid)
         st.rerun(scope="fragment")
 
 
 if status in store.ACTIVE:
-    st.caption(config_summary(exp["config"]))
+    st.caption(md(config_summary(exp["config"])))
     st.info(
         "This page updates itself while the run is going; you can also close it and come back "
         "with the share link. A queued run waits for a worker that can run it (a run on device "
@@ -102,24 +105,39 @@ if status in store.ACTIVE:
     )
     progress()
 elif status in ("failed", "cancelled"):
-    st.caption(config_summary(exp["config"]))
+    st.caption(md(config_summary(exp["config"])))
     if status == "failed":
         first = (exp["error"] or "").strip().splitlines()
         st.error(
-            f"This run failed (at: {exp['stage'] or 'unknown stage'}). "
-            + (first[-1] if first else "")
+            md(f"This run failed (at: {exp['stage'] or 'unknown stage'}). ")
+            + (md(first[-1]) if first else "")
         )
-        with st.expander("Error details"):
-            st.code(exp["error"] or "no error text", language=None)
+        if not access.shared():  # a visitor gets the last line, not the traceback and its paths
+            with st.expander("Error details"):
+                st.code(exp["error"] or "no error text", language=None)
     else:
-        st.warning(f"This run was cancelled ({exp['stage'] or 'before it finished'}).")
-    if st.button("Submit it again", key="result_resubmit"):
+        st.warning(md(f"This run was cancelled ({exp['stage'] or 'before it finished'})."))
+    if not access.can_change():
+        access.read_only_note("Submitting it again")
+    elif st.button("Submit it again", key="result_resubmit"):
         resubmit(exp)
 elif exp["result"] is None:
     st.warning("This run is marked done but its result is missing.")
 else:
-    arrays = store.arrays_of(eid) if exp["result"].get("curves") else None
-    render_result(exp["result"], arrays, key=f"r_{eid}", title=f"Goodhart Lab · {title}")
+    arrays, missing = (
+        store.score_matrix(eid, exp["result"]) if exp["result"].get("curves") else (None, None)
+    )
+    if missing:
+        st.warning(
+            f"The score matrix of this run {missing}. The curves below are the stored ones; the "
+            "λ slider, the member picker and the answer explorer need the matrix.",
+            icon=":material/broken_image:",
+        )
+    try:
+        render_result(exp["result"], arrays, key=f"r_{eid}", title=f"Goodhart Lab · {title}")
+    except Exception:  # a malformed stored result: say so instead of a traceback
+        store.log.exception("cannot draw the result of %s", eid)
+        st.error("This result could not be drawn: its stored data is malformed.")
     st.page_link(
         PAGES["compare"].file,
         label="Compare with other runs",

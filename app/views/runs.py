@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from app import store
+from app import access, store
 from app.describe import config_summary
 from app.nav import PAGES
 
@@ -82,15 +82,21 @@ def runs_list() -> None:
         key="runs_selected",
     )
     active = [i for i in picked if by_id[i]["status"] in store.ACTIVE]
+    may_change = access.can_change()
     with st.container(horizontal=True):
         if st.button("Open", disabled=len(picked) != 1, key="runs_open"):
             st.switch_page(PAGES["result"].file, query_params={"run": picked[0]})
         if st.button("Compare", disabled=len(picked) < 2, key="runs_compare"):
             st.switch_page(PAGES["compare"].file, query_params={"compare": ",".join(picked)})
-        st.button("Cancel", disabled=not active, key="runs_cancel", on_click=cancel, args=(active,))
-        if st.button("Delete…", disabled=not picked, key="runs_delete"):
-            st.session_state["confirm_delete"] = picked
-    confirm = [i for i in st.session_state.get("confirm_delete", []) if i in by_id]
+        if may_change:
+            st.button(
+                "Cancel", disabled=not active, key="runs_cancel", on_click=cancel, args=(active,)
+            )
+            if st.button("Delete…", disabled=not picked, key="runs_delete"):
+                st.session_state["confirm_delete"] = picked
+    if not may_change:
+        access.read_only_note("Cancelling and deleting")
+    confirm = [i for i in st.session_state.get("confirm_delete", []) if i in by_id and may_change]
     if confirm:
         st.warning(
             f"Delete {len(confirm)} experiment(s) and their files for good? " + ", ".join(confirm)

@@ -13,8 +13,11 @@ which implements those from its shipped SFT policy; the Hugging Face world loads
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from functools import cached_property
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -81,6 +84,14 @@ class World(ABC):
         """What must hold before a run that reading files or the network can tell (once per
         submission, not on every keystroke). Raises ConfigError naming the option. Worlds that
         read nothing have nothing to check."""
+        return None
+
+    @classmethod
+    def check_paths(cls, cfg: ExperimentConfig, allowed: Sequence[Path]) -> None:
+        """For a server shared with others (app/access.py): refuse, with a ConfigError naming
+        the option, every file or folder of this machine the config would read outside the
+        `allowed` folders, before looking at it, so the answer says nothing about what exists
+        elsewhere. Worlds that read no files have nothing to refuse."""
         return None
 
     @classmethod
@@ -240,3 +251,14 @@ def decode_tokens(answers: np.ndarray, vocab: np.ndarray) -> list[str]:
         else:
             out.append(" ".join(words))
     return out
+
+
+def inside(path: str, allowed: Sequence[Path]) -> bool:
+    """Whether `path` (~ expanded, symbolic links resolved) lies in one of the `allowed`
+    folders."""
+    real = os.path.realpath(os.path.expanduser(path))
+    for folder in allowed:
+        root = os.path.realpath(folder)
+        if real == root or real.startswith(root.rstrip(os.sep) + os.sep):
+            return True
+    return False

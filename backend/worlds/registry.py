@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Sequence
 from functools import cache
+from pathlib import Path
 
 import torch
 
@@ -68,10 +70,16 @@ def check_prompt_counts(cfg: ExperimentConfig, n_prompts: int) -> None:
         )
 
 
-def check_world(cfg: ExperimentConfig) -> ExperimentConfig:
+def check_world(
+    cfg: ExperimentConfig, allowed_dirs: Sequence[Path] | None = None
+) -> ExperimentConfig:
     """The checks of a submission that need the world (its files, the hub, its prompts), after
-    backend.config.validate's range checks. Raises ConfigError naming the option; returns cfg."""
+    backend.config.validate's range checks. `allowed_dirs` (a server shared with others): the
+    only folders whose files the config may name. Raises ConfigError naming the option;
+    returns cfg."""
     cls = world_class(cfg.world)
+    if allowed_dirs is not None:
+        cls.check_paths(cfg, allowed_dirs)
     cls.check_config(cfg)
     check_prompt_counts(cfg, cls.count_prompts(cfg))
     return cfg

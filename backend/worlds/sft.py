@@ -149,5 +149,7 @@ def load_sft_policy(
     if meta.exists() and json.loads(meta.read_text())["key"] == key:
         return _load(world, cfg, shipped), key
     cache = cache or ArtifactCache()
-    folder = cache.get_or_create("sft", key, lambda f: write_sft(world, cfg, f))
-    return _load(world, cfg, folder), key
+    policy = cache.load_or_create(
+        "sft", key, lambda f: write_sft(world, cfg, f), lambda f: _load(world, cfg, f)
+    )
+    return policy, key

@@ -18,7 +18,9 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import re
 import threading
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -27,6 +29,7 @@ import torch
 
 from backend.batching import AdaptiveBatch
 from backend.config import HF_MODEL_REQUIRED, ConfigError, HfWorldConfig
+from backend.worlds.base import inside
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
@@ -53,7 +56,11 @@ def locate(name: str, option: str) -> tuple[str, bool]:
     if not name:
         raise ConfigError(option, HF_MODEL_REQUIRED)
     path = Path(name).expanduser()
-    if path.is_dir():
+    try:
+        is_dir, exists = path.is_dir(), path.exists()
+    except (OSError, ValueError) as e:  # a name too long for a path, a NUL byte
+        raise ConfigError(option, f"not a usable model id or folder ({_why(e)})") from None
+    if is_dir:
         if not (path / "config.json").is_file():
             raise ConfigError(option, f"{name} is a folder but not a model (it has no config.json)")
         weights = [p for p in path.iterdir() if p.name.endswith(WEIGHT_SUFFIXES)]
@@ -62,13 +69,18 @@ def locate(name: str, option: str) -> tuple[str, bool]:
                 option, f"{name} has a config.json but no weights (.safetensors or .bin)"
             )
         return str(path.resolve()), True
-    if path.exists():
+    if exists:
         raise ConfigError(option, f"{name} is a file; give the model's folder or a model id")
     if _looks_like_path(name):
         raise ConfigError(option, f"no such model folder: {name}")
     from huggingface_hub import try_to_load_from_cache
 
-    cached = try_to_load_from_cache(name, "config.json")
+    try:
+        cached = try_to_load_from_cache(name, "config.json")
+    except ValueError as e:  # the hub's validation of a model id ("a/b/c", "..", spaces)
+        raise ConfigError(
+            option, f"{name!r} is neither a local folder nor a model id ({e})"
+        ) from None
     if isinstance(cached, str):
         return name, True
     if offline() or not hub_reachable():
@@ -80,6 +92,54 @@ def locate(name: str, option: str) -> tuple[str, bool]:
             "local folder",
         )
     return name, False
+
+
+def _why(e: BaseException) -> str:
+    """An OS error's reason without the path it names (the user typed that)."""
+    return getattr(e, "strerror", None) or str(e).split(":")[0]
+
+
+def model_folder(name: str, option: str) -> Path | None:
+    """The folder holding a model's files: the local folder, or a cached model id's snapshot
+    (None for a model id that is not cached)."""
+    where, local_only = locate(name, option)
+    if Path(where).is_dir():
+        return Path(where)
+    if not local_only:
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(name, "config.json")
+    return Path(cached).parent if isinstance(cached, str) else None
+
+
+_MODEL_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}(/[A-Za-z0-9][\w.-]{0,95})?")
+
+
+def outside_message(allowed: Sequence[Path]) -> str:
+    where = ", ".join(map(str, allowed)) or "none are configured"
+    return (
+        "this server is shared, so it reads only files under its allowed folders "
+        f"(GOODHART_ALLOWED_DIRS: {where})"
+    )
+
+
+def check_allowed(name: str, option: str, allowed: Sequence[Path]) -> None:
+    """A model of a shared server: a folder under `allowed`, or a model id already in the
+    Hugging Face cache (nothing is downloaded for a visitor). Decided from the name and the
+    allowed folders alone, so a refusal says nothing about what exists elsewhere."""
+    if not name or inside(name, allowed):
+        return
+    if _looks_like_path(name) or not _MODEL_ID.fullmatch(name) or ".." in name:
+        raise ConfigError(option, outside_message(allowed))
+    from huggingface_hub import try_to_load_from_cache
+
+    if not isinstance(try_to_load_from_cache(name, "config.json"), str):
+        raise ConfigError(
+            option,
+            f"{name!r} is not in this server's Hugging Face cache; a shared server downloads "
+            "nothing (give a model folder under its allowed folders)",
+        )
 
 
 _REACHABLE: dict[str, tuple[float, bool]] = {}
@@ -189,11 +249,9 @@ def check_gold(config, name: str) -> None:
     archs = config.architectures or []
     is_classifier = any(a.endswith("ForSequenceClassification") for a in archs)
     if not is_classifier or config.num_labels != 1:
-        raise ConfigError(
-            "--gold",
-            f"{name} is not a one-label sequence-classification reward model "
-            f"(architectures {archs or 'unknown'}, {config.num_labels} labels)",
-        )
+        what = f"{name} is not a one-label sequence-classification reward model"
+        detail = f"architectures {archs or 'unknown'}, {config.num_labels} labels"
+        raise ConfigError("--gold", f"{what} ({detail})", public=what)
     if not _is_classifier_type(config):
         raise ConfigError("--gold", f"{name}: transformers has no classifier for this model")
 
@@ -222,6 +280,57 @@ def check_models(cfg: HfWorldConfig) -> None:
             raise ConfigError(
                 option, f"{name} ({config.model_type}) cannot load as a sequence classifier"
             )
+
+
+def check_weights(folder: Path, name: str, option: str) -> None:
+    """Every safetensors file of a model folder has a readable header that covers the file (a
+    truncated or overwritten file fails here, at submission, instead of in the worker)."""
+    from safetensors import SafetensorError, safe_open
+
+    for path in sorted(folder.glob("*.safetensors")):
+        try:
+            with safe_open(str(path), "pt") as fh:
+                fh.keys()
+        except (SafetensorError, OSError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ConfigError(
+                option, f"{name}: {path.name} is not a readable safetensors file ({first})"
+            ) from None
+
+
+PROBE_TEXT = "Hello world, this is a short test sentence with 3 numbers: 12 and 45."
+
+
+def check_tokenizer(name: str, option: str, config) -> None:
+    """The model's tokenizer loads, has a vocabulary (transformers builds an empty one from a
+    folder without tokenizer files) and fits the model's embeddings."""
+    tok = load_tokenizer(name, option, "right")
+    ids = tok(PROBE_TEXT, add_special_tokens=False)["input_ids"]
+    if not ids or set(ids) <= set(tok.all_special_ids):
+        raise ConfigError(
+            option,
+            f"{name}: its tokenizer has no vocabulary (the folder has no tokenizer files, "
+            "e.g. tokenizer.json)",
+        )
+    vocab = getattr(config, "vocab_size", None)
+    if vocab and len(tok) > vocab:
+        raise ConfigError(
+            option, f"{name}: its tokenizer has {len(tok)} tokens, the model only {vocab}"
+        )
+    if option == "--policy" and tok.eos_token_id is None:
+        raise ConfigError(option, f"{name}: the tokenizer has no EOS token")
+
+
+def check_files(cfg: HfWorldConfig) -> None:
+    """The models' weight files and tokenizers, as far as they are on this machine (once per
+    submission: it loads the three tokenizers)."""
+    models = ((cfg.policy, "--policy"), (cfg.gold, "--gold"), (cfg.proxy_base, "--proxy-base"))
+    for name, option in models:
+        folder = model_folder(name, option)
+        if folder is None:
+            continue  # an uncached model id while online: checked when it is downloaded
+        check_weights(folder, name, option)
+        check_tokenizer(name, option, model_config(name, option))
 
 
 # ---- loading -------------------------------------------------------------------------------------

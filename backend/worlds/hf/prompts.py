@@ -46,46 +46,76 @@ def apply_template(template: str, text: str, extra: str = "") -> str:
     return template.replace("{prompt}", text)
 
 
+MAX_FILE_BYTES = 1 << 30  # a prompt file larger than 1 GiB is a mistake, not a prompt set
+
+
 def _file_rows(path: Path, field: str) -> list[tuple[str, str]]:
-    """(prompt, input) of every row of a .jsonl/.json or .csv file."""
+    """(prompt, input) of every row of a .jsonl/.json or .csv file. What a bad file gives (not
+    UTF-8, binary, nested too deeply, a field over the csv module's limit) is a ConfigError that
+    quotes nothing of the file's contents."""
     suffix = path.suffix.lower()
-    rows: list[tuple[str, str]] = []
-    if suffix in (".jsonl", ".json"):
-        with path.open(encoding="utf-8") as fh:
-            for n, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise ConfigError(
-                        "--prompt-file", f"{path}: line {n} is not valid JSON ({e.msg})"
-                    ) from None
-                if not isinstance(row, dict):
-                    raise ConfigError("--prompt-file", f"{path}: line {n} is not a JSON object")
-                rows.append(_row_prompt(row, field, f"{path}: line {n}"))
-    elif suffix == ".csv":
-        with path.open(encoding="utf-8", newline="") as fh:
-            reader = csv.DictReader(fh)
-            if reader.fieldnames and field not in reader.fieldnames:
-                raise ConfigError(
-                    "--prompt-field",
-                    f"{path} has no column {field!r}; its columns: {', '.join(reader.fieldnames)}",
-                )
-            for n, row in enumerate(reader, start=2):
-                rows.append(_row_prompt(row, field, f"{path}: line {n}"))
-    else:
+    if suffix not in (".jsonl", ".json", ".csv"):
         raise ConfigError("--prompt-file", f"{path}: expected a .jsonl, .json or .csv file")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise ConfigError("--prompt-file", f"{path}: larger than {MAX_FILE_BYTES >> 20} MiB")
+    try:
+        with path.open(encoding="utf-8", newline="" if suffix == ".csv" else None) as fh:
+            return _csv_rows(fh, path, field) if suffix == ".csv" else _jsonl_rows(fh, path, field)
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            "--prompt-file", f"{path}: not UTF-8 text (byte {e.start} cannot be decoded)"
+        ) from None
+    except csv.Error as e:  # "field larger than field limit (131072)", "line contains NUL"
+        raise ConfigError("--prompt-file", f"{path}: not a readable CSV file ({e})") from None
+    except OSError as e:
+        raise ConfigError("--prompt-file", f"{path}: cannot be read ({e.strerror})") from None
+
+
+def _jsonl_rows(fh, path: Path, field: str) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    for n, line in enumerate(fh, start=1):
+        if "\0" in line:
+            raise ConfigError("--prompt-file", f"{path}: line {n} holds NUL bytes (a binary file?)")
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ConfigError(
+                "--prompt-file", f"{path}: line {n} is not valid JSON ({e.msg})"
+            ) from None
+        except RecursionError:
+            raise ConfigError("--prompt-file", f"{path}: line {n} is nested too deeply") from None
+        if not isinstance(row, dict):
+            raise ConfigError("--prompt-file", f"{path}: line {n} is not a JSON object")
+        rows.append(_row_prompt(row, field, f"{path}: line {n}"))
     return rows
+
+
+def _csv_rows(fh, path: Path, field: str) -> list[tuple[str, str]]:
+    reader = csv.DictReader(fh)
+    if reader.fieldnames and field not in reader.fieldnames:
+        raise ConfigError(
+            "--prompt-field",
+            f"{path} has no column {field!r}; its columns: {', '.join(reader.fieldnames)}",
+            public=f"{path} has no column {field!r}",
+        )
+    return [_row_prompt(row, field, f"{path}: line {n}") for n, row in enumerate(reader, start=2)]
 
 
 def _row_prompt(row: dict, field: str, where: str) -> tuple[str, str]:
     if field not in row:
         fields = ", ".join(map(str, row)) or "none"
-        raise ConfigError("--prompt-field", f"{where} has no field {field!r}; its fields: {fields}")
+        raise ConfigError(
+            "--prompt-field",
+            f"{where} has no field {field!r}; its fields: {fields}",
+            public=f"{where} has no field {field!r}",
+        )
     text = row[field]
     if not isinstance(text, str) or not text.strip():
         raise ConfigError("--prompt-file", f"{where}: field {field!r} is empty or not text")
+    if "\0" in text:
+        raise ConfigError("--prompt-file", f"{where}: field {field!r} holds NUL bytes")
     extra = row.get("input") or ""
     return text, extra if isinstance(extra, str) else ""
 
@@ -96,10 +126,15 @@ def _dataset_rows(name: str, split: str, field: str) -> list[tuple[str, str]]:
 
         ds = datasets.load_dataset(name, split=split)
     except Exception as e:  # datasets raises many types (offline, bad split, bad name)
-        raise ConfigError("--dataset", f"cannot load {name!r} split {split!r}: {e}") from None
+        where = f"cannot load {name!r} split {split!r}"
+        raise ConfigError("--dataset", f"{where}: {e}", public=where) from None
     if field not in ds.column_names:
         cols = ", ".join(ds.column_names)
-        raise ConfigError("--prompt-field", f"{name} has no column {field!r}; its columns: {cols}")
+        raise ConfigError(
+            "--prompt-field",
+            f"{name} has no column {field!r}; its columns: {cols}",
+            public=f"{name} has no column {field!r}",
+        )
     inputs = ds["input"] if "input" in ds.column_names else [""] * len(ds)
     return [
         _row_prompt({field: t, "input": x}, field, f"{name}[{split}] row {i}")
@@ -131,7 +166,12 @@ def prompt_source(cfg: HfWorldConfig) -> tuple:
     if not cfg.prompt_file:
         raise ConfigError("--prompt-file", HF_PROMPTS_REQUIRED)
     path = Path(cfg.prompt_file).expanduser()
-    if not path.is_file():
+    try:
+        is_file = path.is_file()
+    except (OSError, ValueError) as e:  # a name too long for a path, a NUL byte
+        reason = getattr(e, "strerror", None) or str(e)
+        raise ConfigError("--prompt-file", f"not a usable file name ({reason})") from None
+    if not is_file:
         raise ConfigError("--prompt-file", f"no such file: {cfg.prompt_file}")
     st = path.stat()
     return ("file", str(path.resolve()), st.st_size, st.st_mtime_ns)

@@ -17,7 +17,9 @@ Shapes: B rows, Tp prompt tokens, T answer tokens.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,8 +28,9 @@ from torch import nn
 from backend.batching import AdaptiveBatch
 from backend.cache import ArtifactCache, stable_hash
 from backend.config import HF_WORLD, ConfigError, ExperimentConfig, HfWorldConfig, RewardModelConfig
-from backend.worlds.base import World
+from backend.worlds.base import World, inside
 from backend.worlds.hf import models as hf_models
+from backend.worlds.hf.models import outside_message
 from backend.worlds.hf.prompts import load_prompts, prompts_key, template_name
 from backend.worlds.registry import register_world
 
@@ -74,9 +77,24 @@ class HfWorld(World):
 
     @classmethod
     def check_config(cls, cfg: ExperimentConfig) -> None:
-        """The models (found, the right kinds) and the prompts (readable, not empty)."""
+        """The models (found, the right kinds, weights and tokenizers readable) and the prompts
+        (readable, not empty)."""
         hf_models.check_models(cfg.hf)
+        hf_models.check_files(cfg.hf)
         load_prompts(cfg.hf)
+
+    @classmethod
+    def check_paths(cls, cfg: ExperimentConfig, allowed: Sequence[Path]) -> None:
+        """Models: folders under `allowed`, or model ids already in the Hugging Face cache (a
+        shared server downloads nothing for a visitor); prompts: a file or a dataset folder
+        under `allowed`."""
+        hf = cfg.hf
+        models = ((hf.policy, "--policy"), (hf.gold, "--gold"), (hf.proxy_base, "--proxy-base"))
+        for name, option in models:
+            hf_models.check_allowed(name, option, allowed)
+        for text, option in ((hf.prompt_file, "--prompt-file"), (hf.dataset, "--dataset")):
+            if text and not inside(text, allowed):
+                raise ConfigError(option, outside_message(allowed))
 
     @classmethod
     def count_prompts(cls, cfg: ExperimentConfig) -> int:
