@@ -136,12 +136,13 @@ def test_cache_keys_are_unchanged_by_the_checks(healthy):
     """The folders a config finds are the ones it found before checksums (the hash of the same
     key parts): a healthy cache from before is reused as it is."""
     from backend.cache import stable_hash
+    from backend.policy import SAMPLER_KEY
     from backend.worlds.registry import get_world
     from backend.worlds.sft import sft_key
 
     cfg = tiny_bon()
     sft = sft_key(get_world(cfg.world), cfg.sft)
-    samples = stable_hash(sft, cfg.bon.num_prompts, cfg.bon.samples, cfg.seed)
+    samples = stable_hash(sft, cfg.bon.num_prompts, cfg.bon.samples, cfg.seed, SAMPLER_KEY)
     assert artifact(healthy[0], "samples").name == samples
 
 
@@ -232,7 +233,7 @@ def test_a_damaged_checkpoint_is_discarded_and_the_run_starts_over(tmp_path):
 # ---- kill -9 at each stage, SIGTERM during PPO ------------------------------------------------
 
 # Progress messages of the stages of a best-of-n run, in order (backend/experiment.py).
-STAGES = ["sampling and labelling", "training proxy 2", "sampling 4096 answers", "scoring with"]
+STAGES = ["sampling and labelling", "training proxy 2", "sampling 4096 answers", "scoring the"]
 
 
 @pytest.fixture
@@ -270,15 +271,15 @@ def test_kill_9_at_each_stage_fails_cleanly_and_a_resubmit_finishes(lab):
     from db import api
 
     data, start = lab
-    cfg = tiny_config(seed=40).replace(
-        **{"preferences.pairs": 4000, "bon.num_prompts": 20, "bon.samples": 4096}
+    cfg = tiny_config(seed=40).replace(  # every stage long enough to be killed inside
+        **{"preferences.pairs": 30_000, "bon.num_prompts": 20, "bon.samples": 4096}
     )
     worker = start("w0")
     left = []
     for n, stage in enumerate(STAGES):
         eid = api.submit(cfg)
         wait_for(lambda eid=eid, stage=stage: _status(eid, stage), 300, stage, worker)
-        time.sleep(0.5)  # inside the stage's build
+        time.sleep(0.2)  # inside the stage's build
         worker.stop(signal.SIGKILL)
         left += list((data / "cache").rglob(f"*{TMP_TAG}*"))
         worker = start(f"w{n + 1}")
