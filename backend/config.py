@@ -57,7 +57,7 @@ class SftConfig:
 class PreferenceConfig:
     """Preference pairs: two answers of the initial policy to one prompt, labelled by gold."""
 
-    pairs: int = opt(8000, "training pairs", "--pairs", lo=10, hi=1_000_000)
+    pairs: int = opt(16_000, "training pairs", "--pairs", lo=10, hi=1_000_000)
     eval_pairs: int = opt(1000, "held-out pairs (clean labels)", "--eval-pairs", lo=10, hi=100_000)
     label_noise: float = opt(
         0.25, "fraction of training labels flipped", "--label-noise", lo=0.0, hi=0.5
@@ -80,7 +80,7 @@ class RewardModelConfig:
     layers: int = opt(
         1, "proxy capacity: SFT blocks kept under the score head", "--proxy-layers", lo=1, hi=8
     )
-    epochs: int = opt(2, "passes over the training pairs", "--rm-epochs", lo=1, hi=100)
+    epochs: int = opt(8, "passes over the training pairs", "--rm-epochs", lo=1, hi=100)
     lr: float = opt(1e-3, "Adam learning rate", "--rm-lr", lo=1e-7, hi=1.0)
     batch_size: int = opt(64, "pairs per step", "--rm-batch-size", lo=1, hi=65_536)
     score_l2: float = opt(1e-3, "L2 penalty on raw scores (keeps them centred)", lo=0.0, hi=1.0)

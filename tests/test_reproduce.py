@@ -45,9 +45,11 @@ def test_plan_best_of_n_first_then_every_ppo_combination():
     for s in ppo:
         assert (s.config.ppo.objective, s.config.ppo.kl_coef) == (s.objective, s.beta)
         assert s.config.ppo.member == s.member
-        assert s.config.preferences.pairs == 12_000 and s.config.ppo.steps == 200  # toy-ppo
+        toy_ppo = get_preset("toy-ppo")
+        assert s.config.preferences == toy_ppo.preferences and s.config.ppo.steps == 200
     bon = specs[0].config
-    assert bon.reward_models.members == 8 and bon.preferences.pairs == 8000  # toy-bon, K = 8
+    assert bon.reward_models.members == 8  # toy-bon, K = 8
+    assert bon.preferences == get_preset("toy-bon").preferences
     assert bon.preferences.label_noise == 0.25 and specs[1].config.preferences.label_noise == 0
 
 
@@ -71,7 +73,7 @@ def test_quick_shares_one_ensemble_between_best_of_n_and_ppo():
     specs = plan(1, "quick")
     bon = specs[0].config
     ppo = next(s for s in specs if s.method == "ppo").config
-    assert bon.preferences == ppo.preferences and bon.preferences.pairs == 12_000
+    assert bon.preferences == ppo.preferences == get_preset("toy-bon").preferences
     # member i's cache key ignores K, so PPO's 5 members are the first 5 of best-of-n's 8
     assert dataclasses.replace(bon.reward_models, members=5) == ppo.reward_models
     assert ppo.ppo.steps < 200 and {s.objective for s in specs if s.objective} == {

@@ -53,17 +53,16 @@ SIZES = {
         ("single", "mean", "wco", "uwo"),
         ppo_members=(0, 1, 2, 3, 4),
     ),
-    # Quick shares one ensemble between best-of-n and PPO (toy-ppo's 12,000 pairs: member i is
-    # the same artifact in both), so it trains 8 + 5 proxies instead of 8 + 8 + 5. 100 PPO steps:
-    # at 60 the single proxy had not yet fallen below the ensembles (toy-ppo's mean curves cross
-    # between steps 30 and 60).
+    # Quick shares one ensemble between best-of-n and PPO (toy-bon and toy-ppo train the same
+    # members: member i is one cached artifact for both), so it trains 8 + 5 proxies. 100 PPO
+    # steps: at 60 the single proxy had not yet fallen below the ensembles.
     "quick": Size(
         "quick",
-        "best-of-n on toy-ppo's 12,000 pairs with 8 proxies (5 without label noise), N = 1024 "
-        "answers per prompt; toy-ppo for 100 steps with 32 evaluation answers per prompt, "
+        "best-of-n with 8 proxies (5 without label noise), N = 1024 answers per prompt; toy-ppo "
+        "for 100 steps with 32 evaluation answers per prompt, "
         "against single member 0, WCO and UWO; toy-dpo at each beta for 3 epochs with 64 "
         "evaluation answers per prompt (<= 10 min on 2 CPU cores)",
-        {"preferences.pairs": 12_000, "reward_models.members": 8, "bon.samples": 1024},
+        {"reward_models.members": 8, "bon.samples": 1024},
         {"ppo.steps": 100, "ppo.eval_samples": 32, "ppo.norm_samples": 1024},
         ("single", "wco", "uwo"),
         clean={"reward_models.members": 5},
