@@ -49,33 +49,47 @@ def kl_exact_from_ties(new_group: np.ndarray, ns) -> np.ndarray:
         P(kept in G) = q_G = F_G^n - F_{G-}^n,   KL = sum_G q_G log(q_G / (c / N)),
     because within G the kept answer's probability is q_G p_j / p_G, so every answer of G has
     the same ratio to its base probability. Identical answers always have equal scores, so only
-    the runs matter, not which answers are identical. F^n for n a power of two is F squared
-    again and again (exact to about n * 1e-16 relative; no logarithms per run and n). With N
-    distinct answers this tends to log n - (n - 1)/n as N grows; it is below that bound whenever
-    answers repeat (Beirami et al. 2024)."""
+    the runs matter, not which answers are identical. With N distinct answers this tends to
+    log n - (n - 1)/n as N grows; it is below that bound whenever answers repeat (Beirami et
+    al. 2024)."""
     P, N = new_group.shape
+    ns = tuple(int(n) for n in ns)
+    # A run of one answer at position s contributes a term that depends on (N, n, s) only: a
+    # cached table (most runs are of one answer). Longer runs (repeated answers, equal scores)
+    # are computed one by one. The sum over prompts / P is the mean over prompts.
     starts = np.flatnonzero(new_group.ravel())  # (G,) flat start of each run
     count = np.diff(np.append(starts, P * N))  # (G,) its size
-    below = starts % N  # answers of its prompt below it
-    first = below == 0  # a prompt's lowest run
-    f = (below + count) / N  # (G,) F_G
-    log_p = np.log(count / N)
-    squares = {1: f}  # F^(2^k) by repeated squaring: no transcendental per (n, run)
-    out = np.zeros(len(ns))
-    for j, n in enumerate(int(n) for n in ns):
-        if n & (n - 1) == 0:  # a power of two
-            while max(squares) < n:
-                k = max(squares)
-                squares[2 * k] = squares[k] * squares[k]
-            f_n = squares[n]
-        else:
-            f_n = np.exp(n * np.log(f))
-        below_n = np.where(first, 0.0, np.roll(f_n, 1))  # F_{G-}^n: the run below's F^n
-        q = np.maximum(f_n - below_n, 0.0)  # (G,)
+    one = count == 1
+    at = np.bincount(starts[one] % N, minlength=N)  # (N,) prompts with a lone answer at s
+    total = _lone_answer_terms(N, ns) @ at  # (J,)
+    below, c = starts[~one] % N, count[~one]  # (G',) the longer runs
+    if len(c):
+        powers = _boundary_powers(N, ns)  # (J, N+1): (s/N)^n
+        q = np.maximum(powers[:, below + c] - powers[:, below], 0.0)  # (J, G') P(kept in G)
         log_q = np.log(q, out=np.full_like(q, -np.inf), where=q > 0)
-        terms = np.where(q > 0, q * (np.where(q > 0, log_q, 0.0) - log_p), 0.0)
-        out[j] = np.add.reduceat(terms, np.flatnonzero(first)).mean()
+        log_p = np.log(c / N)  # (G',)
+        total += np.where(q > 0, q * (np.where(q > 0, log_q, 0.0) - log_p), 0.0).sum(axis=1)
+    out = total / P
     return np.maximum(out, 0.0)  # >= 0; rounding at n = 1 gives -1e-17
+
+
+@lru_cache(maxsize=32)
+def _boundary_powers(N: int, ns: tuple[int, ...]) -> np.ndarray:
+    """(J, N+1): F^n at every run boundary F = s/N, s = 0..N, for each n of ns (read-only)."""
+    out = (np.arange(N + 1) / N)[None, :] ** np.asarray(ns, dtype=np.float64)[:, None]
+    out.flags.writeable = False
+    return out
+
+
+@lru_cache(maxsize=32)
+def _lone_answer_terms(N: int, ns: tuple[int, ...]) -> np.ndarray:
+    """(J, N): kl_exact's term q log(q / p) of a run of one answer at sorted position s = 0..N-1
+    (p = 1/N, q = ((s+1)/N)^n - (s/N)^n), for each n of ns; read-only, shared by every matrix
+    with N answers per prompt."""
+    q = np.maximum(np.diff(_boundary_powers(N, ns), axis=1), 0.0)  # (J, N)
+    out = np.where(q > 0, q * np.log(np.where(q > 0, q * N, 1.0)), 0.0)
+    out.flags.writeable = False
+    return out
 
 
 def bon_ns(N: int) -> list[int]:
@@ -111,15 +125,21 @@ def _runs(sorted_sel: np.ndarray) -> np.ndarray:
     return new_group
 
 
-def _tie_mean(new_group: np.ndarray, sorted_vals: np.ndarray) -> np.ndarray:
-    """Replace values of answers with equal selection score by their group mean: (P,N,C)."""
-    P, N, C = sorted_vals.shape
-    if new_group.all():
-        return sorted_vals
+def _tie_mean(new_group: np.ndarray, sorted_cols: np.ndarray) -> np.ndarray:
+    """Replace values of answers with equal selection score by their group mean, in place on
+    `sorted_cols` (C, P*N) (the caller's own gathered copy), touching only the runs of more than
+    one answer."""
     starts = np.flatnonzero(new_group.ravel())  # groups never span prompts (column 0 is new)
-    size = np.diff(np.append(starts, P * N))  # (G,)
-    means = np.add.reduceat(sorted_vals.reshape(P * N, C), starts, axis=0) / size[:, None]
-    return np.repeat(means, size, axis=0).reshape(P, N, C)
+    size = np.diff(np.append(starts, new_group.size))  # (G,)
+    multi = size > 1
+    if not multi.any():
+        return sorted_cols
+    first, size = starts[multi], size[multi]  # (G',) the runs of two or more
+    offsets = np.cumsum(size) - size  # each run's start among their rows
+    rows = np.repeat(first - offsets, size) + np.arange(int(size.sum()))  # (R,) flat positions
+    means = np.add.reduceat(sorted_cols[:, rows], offsets, axis=1) / size  # (C, G')
+    sorted_cols[:, rows] = np.repeat(means, size, axis=1)
+    return sorted_cols
 
 
 def expected_best_of_n(selection: np.ndarray, values: np.ndarray, ns) -> np.ndarray:
@@ -131,17 +151,28 @@ def best_of_n_values(
     selection: np.ndarray, values: np.ndarray, ns, with_kl: bool = True
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """expected_best_of_n (J,P,C), and the exact KL (J,) of the same draws from one sort."""
-    P, N, C = values.shape
+    return best_of_n_columns(selection, np.moveaxis(values, -1, 0), ns, with_kl)
+
+
+def best_of_n_columns(
+    selection: np.ndarray, columns: np.ndarray, ns, with_kl: bool = True
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """best_of_n_values for values stored column first, (C,P,N): the layout the curves use,
+    because gathering C contiguous rows of P*N is several times faster than P*N rows of C."""
+    P, N = selection.shape
+    C = columns.shape[0]
     order = np.argsort(selection, axis=1)  # (P, N); tie order is irrelevant (tie means below)
-    flat = (order + (np.arange(P) * N)[:, None]).ravel()  # (P*N,) rows in sorted order
+    flat = (order + (np.arange(P) * N)[:, None]).ravel()  # (P*N,) positions in sorted order
     sorted_sel = selection.ravel()[flat].reshape(P, N)
     # The values are gathered in the selection's order: the step the public code missed.
-    sorted_vals = values.reshape(P * N, C)[flat].reshape(P, N, C)  # one gather of whole rows
+    sorted_cols = columns.reshape(C, P * N)[:, flat]  # (C, P*N)
     runs = _runs(sorted_sel)
-    sorted_vals = _tie_mean(runs, sorted_vals)
-    W = bon_weights(selection.shape[1], ns)  # (J, N)
-    per_prompt = np.matmul(W, sorted_vals).transpose(1, 0, 2)  # (J,P,C); BLAS, not einsum
-    return per_prompt, kl_exact_from_ties(runs, ns) if with_kl else None
+    sorted_cols = _tie_mean(runs, sorted_cols)
+    W = bon_weights(N, ns)  # (J, N)
+    # (P, C, N) @ (N, J), batched over prompts: small products that stay on this thread (one
+    # large gemm would start BLAS threads, several times slower on a busy machine).
+    per_prompt = np.matmul(sorted_cols.reshape(C, P, N).transpose(1, 0, 2), W.T)  # (P, C, J)
+    return per_prompt.transpose(2, 0, 1), kl_exact_from_ties(runs, ns) if with_kl else None
 
 
 def monte_carlo_best_of_n(
@@ -162,12 +193,17 @@ def monte_carlo_best_of_n(
 
 def answer_columns(gold: np.ndarray, proxy: np.ndarray) -> np.ndarray:
     """The per-answer values every curve of a score matrix averages under best-of-n, whatever
-    its objective: gold (P,N), members (P,N,K) -> (P,N,5) [gold, mean of the members, their
-    population std, (mean_k e_k)^2, mean_k e_k^2] with e_k = r_k - gold (see bon_curve)."""
-    mean_k = proxy.mean(-1)  # (P, N)
-    err = proxy - gold[..., None]  # (P, N, K) member errors
+    its objective: gold (P,N), members (P,N,K) -> (5,P,N) [gold, mean of the members, their
+    population std, (mean_k e_k)^2, mean_k e_k^2] with e_k = r_k - gold (see bon_curve).
+    Column first (best_of_n_columns); members as K contiguous (P,N) planes, so every reduction
+    over members is K whole-array operations."""
+    gold = np.asarray(gold, dtype=np.float64)
+    planes = np.moveaxis(np.asarray(proxy, dtype=np.float64), -1, 0).copy()  # (K, P, N)
+    mean_k = planes.mean(0)  # (P, N)
+    sd = np.sqrt(((planes - mean_k) ** 2).mean(0))  # population std (ddof 0)
+    err = planes - gold  # (K, P, N) member errors
     shared = mean_k - gold
-    return np.stack([gold, mean_k, proxy.std(-1), shared * shared, (err * err).mean(-1)], -1)
+    return np.stack([gold, mean_k, sd, shared * shared, (err * err).mean(0)])
 
 
 def bon_curve(
@@ -194,8 +230,8 @@ def bon_curve(
     sel = objective(sub)  # (P, N)
     if columns is None:
         columns = answer_columns(gold, sub)
-    cols = np.concatenate([sel[..., None], columns], axis=-1)  # (P, N, 6)
-    per_prompt, exact = best_of_n_values(sel, cols, ns)  # (J, P, 6): sel, gold, mean, sd, ...
+    cols = np.concatenate([sel[None], columns])  # (6, P, N)
+    per_prompt, exact = best_of_n_columns(sel, cols, ns)  # (J, P, 6): sel, gold, mean, sd, ...
     avg = per_prompt.mean(axis=1)  # (J, 6)
     P = gold.shape[0]
     se = per_prompt[..., 1].std(axis=1, ddof=1) / np.sqrt(P) if P > 1 else np.zeros(len(ns))
