@@ -55,15 +55,19 @@ class ExperimentOutput:
 
 
 def versions() -> dict:
-    import transformers
+    from importlib.metadata import PackageNotFoundError, version
 
     from backend import __version__
 
+    try:  # from the installed package's metadata: importing transformers takes seconds
+        tf_version = version("transformers")
+    except PackageNotFoundError:
+        tf_version = None
     return {
         "goodhart_lab": __version__,
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "transformers": transformers.__version__,
+        "transformers": tf_version,
         "numpy": np.__version__,
     }
 
