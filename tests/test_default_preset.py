@@ -1,8 +1,10 @@
-"""The default preset shows the phenomenon (seed 0; the README reports 3 seeds).
+"""The default preset shows the phenomenon and the paper's claim 3 (seed 0; the README reports
+3 seeds and the claim holds there on average, in 2 of 3 seeds).
 
-Single proxies overoptimize: averaged over members, gold at n = N sits below its peak by more
-than 20% of the peak's gain over n = 1 while the proxy rises; WCO and UWO end above the
-single-member average at n = N.
+Single proxies overoptimize: averaged over members, gold at n = N has lost at least half of the
+gain it had at its peak while the proxy rises; WCO and UWO end above the single-member average
+and lose at most a quarter of theirs (the presets' criterion, backend/presets.py). Every member
+trained: none is flagged near chance.
 """
 
 import pytest
@@ -21,5 +23,8 @@ def test_toy_bon_shows_overoptimization_and_the_ensemble_benefit(tmp_path):
     assert gain > 0
     assert single["gold_peak"] - single["gold_final"] >= 0.2 * gain
     assert single["proxy_final"] > single["gold_final"] and single["proxy_rises"]
-    assert s["wco"]["gold_final"] > single["gold_final"]
-    assert s["uwo (lambda=0.5)"]["gold_final"] > single["gold_final"]
+    assert single["overoptimization"] >= 0.5
+    for label in ("wco", "uwo (lambda=0.5)"):
+        assert s[label]["gold_final"] > single["gold_final"], label
+        assert s[label]["overoptimization"] <= 0.25, (label, s[label])
+    assert not any(rm["near_chance"] for rm in out.result["reward_models"])
