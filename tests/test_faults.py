@@ -233,7 +233,7 @@ def test_a_damaged_checkpoint_is_discarded_and_the_run_starts_over(tmp_path):
 # ---- kill -9 at each stage, SIGTERM during PPO ------------------------------------------------
 
 # Progress messages of the stages of a best-of-n run, in order (backend/experiment.py).
-STAGES = ["sampling and labelling", "training proxy 2", "sampling 4096 answers", "scoring the"]
+STAGES = ["sampling and labelling", "training proxy", "sampling 4096 answers", "scoring the"]
 
 
 @pytest.fixture
