@@ -74,27 +74,92 @@ def bon_run(db):
 # ---- Learn ---------------------------------------------------------------------------------------
 
 
-def test_learn_shows_real_curves_at_once_without_any_run(db):
+def chart(at, title_start: str) -> dict:
+    """The plotly figure whose title starts with `title_start`."""
+    for i in range(len(at.get("plotly_chart"))):
+        fig = figure(at, i)
+        text = ((fig.get("layout") or {}).get("title") or {}).get("text") or ""
+        if text.startswith(title_start):
+            return fig
+    raise AssertionError(f"no chart titled {title_start!r}")
+
+
+def test_learn_walks_through_five_steps_with_sentences_from_the_stored_numbers(db):
+    from app import examples, lessons
+
     at = app_test().run()
     no_exceptions(at)
     assert at.title[0].value == "Goodhart Lab"
-    fig = figure(at)
-    names = [t["name"] for t in fig["data"] if t.get("showlegend", True)]
-    assert {"mean", "wco", "uwo (lambda=0.5)"} <= set(names)
-    result, _ = example()
-    stored = next(c for c in result["curves"] if c["objective"] == "mean")
-    assert trace(fig, "mean")["y"] == pytest.approx([p["gold"] for p in stored["points"]])
-    assert any("WCO" in m.value for m in at.markdown)
+    heads = [h.value for h in at.header]
+    assert [h[:1] for h in heads[:5]] == ["1", "2", "3", "4", "5"] and "Free play" in heads
+    noisy = examples.load("toy-bon")
+    one = noisy.curve("single", member=0)
+    fig = chart(at, "One proxy")
+    assert trace(fig, "single #0")["y"] == pytest.approx([p["gold"] for p in one["points"]])
+    texts = [m.value for m in at.markdown]
+    assert lessons.one_proxy_sentence(one, 4096) in texts
+    # Step 3 at the stored lambda: the sentence of the stored curves.
+    uwo = noisy.curve("uwo")
+    want = lessons.objective_sentence(
+        lessons.singles_group(noisy), noisy.curve("mean"), noisy.curve("wco"), uwo, 0.5
+    )
+    assert f"**{want}**" in texts
+    assert "mostly prevent" not in " ".join(texts)
     assert len(at.latex) >= 3
-
-
-def test_learn_lambda_slider_recomputes_uwo(db):
-    at = app_test().run()
-    before = trace(figure(at), "uwo (lambda=0.5)")["y"]
-    at.slider(key="example_lam").set_value(3.0).run()
+    at.select_slider(key="learn_n").set_value(16).run()
     no_exceptions(at)
-    after = trace(figure(at), "uwo (lambda=3)")["y"]
-    assert after != pytest.approx(before)
+    assert lessons.one_proxy_sentence(one, 16) in [m.value for m in at.markdown]
+
+
+def test_learn_lambda_slider_redraws_uwo_from_the_grid_and_writes_the_url(db):
+    from app import examples
+
+    at = app_test().run()
+    assert "lam" not in at.query_params  # the default view is not written into the link
+    at.slider(key="learn_lam").set_value(3.0).run()
+    no_exceptions(at)
+    fig = chart(at, "UWO at λ = 3")
+    want = examples.load("toy-bon").uwo_at(3.0)
+    assert trace(fig, "uwo (lambda=3)")["y"] == pytest.approx([p["gold"] for p in want["points"]])
+    assert at.query_params["lam"] == "3"
+    assert any(m.value.startswith("**At λ = 3 UWO") for m in at.markdown)
+    at.pills(key="learn_objectives").set_value(["wco", "uwo"]).run()
+    at.radio(key="learn_x").set_value("n").run()
+    assert at.query_params["objectives"] == "wco,uwo" and at.query_params["x"] == "n"
+
+
+def test_learn_opens_the_view_of_a_link(db):
+    at = app_test({"lam": "2.5", "objectives": "wco,uwo", "x": "sqrt_kl", "members": "0,1,2"})
+    at.run()
+    no_exceptions(at)
+    assert at.slider(key="learn_lam").value == 2.5
+    assert at.radio(key="learn_x").value == "√KL"
+    fig = chart(at, "UWO at λ = 2.5")
+    assert {t["name"] for t in fig["data"] if t.get("showlegend", True)} == {
+        "wco",
+        "uwo (lambda=2.5)",
+    }
+    # A member subset is recomputed from the shipped matrix.
+    from backend.best_of_n import bon_curves
+    from backend.objectives import Objective
+
+    _, arrays = example()
+    (want,) = bon_curves(
+        arrays["gold"].astype(float), arrays["proxy"].astype(float), [Objective("wco")], [0, 1, 2]
+    )
+    assert trace(fig, "wco")["y"] == pytest.approx([p["gold"] for p in want["points"]])
+    bad = app_test({"lam": "many"}).run()
+    no_exceptions(bad)
+    assert any("lam='many'" in c.value for c in bad.caption)
+
+
+def test_learn_free_play_opens_the_full_result_panel(db):
+    at = app_test().run()
+    at.toggle(key="learn_free").set_value(True).run()
+    no_exceptions(at)
+    at.slider(key="example_toy-bon_lam").set_value(1.0).run()
+    no_exceptions(at)
+    assert trace(chart(at, "Of the gold gained"), "uwo (lambda=1)")
 
 
 def test_learn_preset_run_it_submits_and_opens_the_run(db):

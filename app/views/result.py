@@ -8,6 +8,7 @@ from app.describe import config_summary
 from app.escape import md
 from app.nav import PAGES
 from app.result_panel import render_result
+from app.view_state import View, merged_query, read_view, share_link
 
 POLL_S = 1.5
 
@@ -70,9 +71,17 @@ if exp is None:
 
 title = exp["name"] or f"Run {eid}"
 st.title(md(title))
-st.code(store.share_link(eid), language=None)
-st.caption("Share link: the copy button is at the right of the box.")
+share_box = st.empty()  # filled once the view on screen is known (after the chart's controls)
+st.caption("Share link of this view (run, λ, members, curves, axis): copy it at the box's right.")
 status = exp["status"]
+
+
+def show_view(view: View | None) -> None:
+    """The address bar and the share box hold the view on screen (app/view_state.py)."""
+    query = merged_query(st.query_params.to_dict(), view or View())
+    if query != st.query_params.to_dict():
+        st.query_params.from_dict(query)
+    share_box.code(share_link(store.app_root(), "", query), language=None)
 
 
 @st.fragment(run_every=POLL_S if status in store.ACTIVE else None)
@@ -95,6 +104,7 @@ def progress() -> None:
         st.rerun(scope="fragment")
 
 
+shown = None  # the view of a finished result's chart
 if status in store.ACTIVE:
     st.caption(md(config_summary(exp["config"])))
     st.info(
@@ -133,8 +143,14 @@ else:
             "λ slider, the member picker and the answer explorer need the matrix.",
             icon=":material/broken_image:",
         )
+    K = len(exp["result"].get("reward_models") or []) or None
+    link = read_view(st.query_params.to_dict(), members_total=K)
+    for problem in link.problems:
+        st.caption(f"This link's view could not be read in full: {md(problem)}; shown as run.")
     try:
-        render_result(exp["result"], arrays, key=f"r_{eid}", title=f"Goodhart Lab · {title}")
+        shown = render_result(
+            exp["result"], arrays, key=f"r_{eid}", title=f"Goodhart Lab · {title}", link=link
+        )
     except Exception:  # a malformed stored result: say so instead of a traceback
         store.log.exception("cannot draw the result of %s", eid)
         st.error("This result could not be drawn: its stored data is malformed.")
@@ -144,3 +160,4 @@ else:
         icon=":material/compare_arrows:",
         query_params={"compare": eid},
     )
+show_view(shown)
