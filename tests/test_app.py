@@ -339,7 +339,7 @@ def test_result_page_of_a_best_of_n_run(db, bon_run):
     assert trace(figure(at), "mean")["x"] == pytest.approx(np.sqrt(kl))
     assert any("population" in c.value for c in at.caption)  # the conventions
     assert not at.get("download_button")  # tabs are lazy: only the open one runs
-    assert "single_avg" in set(at.dataframe[0].value.index)  # it opens on the numbers
+    assert "single members (average)" in set(at.dataframe[0].value.index)  # opens on numbers
     at.session_state[f"r_{bon_run}_tab"] = "Download"
     at.run()
     assert [b.proto.label for b in at.get("download_button")] == [
@@ -350,7 +350,10 @@ def test_result_page_of_a_best_of_n_run(db, bon_run):
     at.session_state[f"r_{bon_run}_tab"] = "Numbers"
     at.run()
     summary = at.dataframe[0].value
-    assert {"mean", "wco", "single_avg"} <= set(summary.index)
+    assert {"mean", "wco", "single members (average)"} <= set(summary.index)
+    lost = summary.loc["wco", "peak gain lost by the end (%)"]
+    stored = example()[0]["summary"]["wco"]["overoptimization"]
+    assert lost == pytest.approx(100 * stored, abs=1e-3)  # a percentage
     at.slider(key=f"r_{bon_run}_lam").set_value(4.0).run()
     assert any("at the λ and members chosen above" in m.value for m in at.markdown)
     assert "uwo (lambda=4)" in set(at.dataframe[0].value.index)
@@ -378,10 +381,39 @@ def test_result_lambda_and_members_recompute_from_the_stored_matrix(db, bon_run)
     (want,) = bon_curves(gold, proxy, [Objective("wco")], members=[0, 2])
     assert trace(figure(at), "wco")["y"] == pytest.approx([p["gold"] for p in want["points"]])
     names = {t["name"] for t in figure(at)["data"]}
+    assert "single members (average)" in names and "single #2" not in names  # one line, a band
+    at.checkbox(key=f"r_{bon_run}_each").check().run()
+    names = {t["name"] for t in figure(at)["data"]}
     assert "single #1" not in names and "single #2" in names
     at.checkbox(key=f"r_{bon_run}_singles").uncheck().run()
     at.pills(key=f"r_{bon_run}_curves").set_value(["wco"]).run()
-    assert {t["name"] for t in figure(at)["data"]} == {"wco", "wco · proxy", "wco · fit"}
+    assert {t["name"] for t in figure(at)["data"]} == {
+        "wco",
+        "wco · proxy",
+        "wco · fit",
+        "wco · peak",
+    }
+
+
+def test_result_view_round_trips_through_the_link_and_the_share_box(db, bon_run):
+    query = {"run": bon_run, "lam": "2", "members": "0,2", "x": "sqrt_kl", "show": "fits"}
+    at = app_test(query).run()
+    no_exceptions(at)
+    key = f"r_{bon_run}"
+    assert at.slider(key=f"{key}_lam").value == 2.0
+    assert at.pills(key=f"{key}_members").value == [0, 2]
+    assert at.radio(key=f"{key}_x").value == "√KL"
+    assert not at.checkbox(key=f"{key}_proxy").value and at.checkbox(key=f"{key}_fits").value
+    names = {t["name"] for t in figure(at)["data"]}
+    assert "uwo (lambda=2)" in names and "mean · proxy" not in names
+    link = at.code[0].value
+    assert link == f"http://localhost:8501/?run={bon_run}&lam=2&members=0,2&x=sqrt_kl&show=fits"
+    at.slider(key=f"{key}_lam").set_value(4.0).run()
+    at.pills(key=f"{key}_curves").set_value(["wco", "uwo"]).run()
+    assert at.query_params["lam"] == "4" and at.query_params["objectives"] == "single,wco,uwo"
+    assert "lam=4" in at.code[0].value and "objectives=single,wco,uwo" in at.code[0].value
+    plain = app_test({"run": bon_run}).run()
+    assert plain.code[0].value == f"http://localhost:8501/?run={bon_run}"  # the default view
 
 
 def answers_tab(eid: str):
@@ -405,10 +437,11 @@ def test_result_answer_explorer(db, bon_run):
     assert table["copies"].sum() <= 16
     picks = at.dataframe[1].value
     assert list(picks["objective"][:3]) == ["mean", "wco", "uwo"]
-    assert len(at.get("plotly_chart")) == 1
+    assert len(at.get("plotly_chart")) == 2  # the curves and what the ensemble sees
+    assert any("standardized globally, not per prompt" in c.value for c in at.caption)
     at.toggle(key=f"{key}_scatter").set_value(True).run()
     no_exceptions(at)
-    assert len(values(figure(at, 1)["data"][0]["x"])) == 4096  # every answer to the prompt
+    assert len(values(figure(at, 2)["data"][0]["x"])) == 4096  # every answer to the prompt
 
 
 def test_result_page_of_a_ppo_run(db, ppo_output):
@@ -433,13 +466,14 @@ def test_result_page_of_a_dpo_run(db, dpo_output):
     fig = figure(at)
     gold = trace(fig, curve["label"])
     assert gold["y"] == pytest.approx([p["gold"] for p in curve["points"]])
-    assert {t["name"] for t in fig["data"]} == {curve["label"], f"{curve['label']} · fit"}
+    label = curve["label"]
+    assert {t["name"] for t in fig["data"]} == {label, f"{label} · fit", f"{label} · peak"}
     assert any("no reward model" in c.value for c in at.caption)  # what DPO is, in one line
     epochs = figure(at, 1)  # the Numbers tab: gold and implicit accuracy by epoch
     acc = next(t for t in epochs["data"] if t["name"].startswith("implicit"))
     assert values(acc["x"]) == [p["epoch"] for p in curve["points"]]
     assert values(acc["y"]) == [p["implicit_acc"] for p in curve["points"]]
-    assert "epoch_at_peak" in at.dataframe[0].value.columns
+    assert "epoch at the peak" in at.dataframe[0].value.columns
     at.session_state[f"r_{eid}_tab"] = "Answers"
     at.run()
     no_exceptions(at)
@@ -567,7 +601,7 @@ def test_fitted_forms_are_shown_and_follow_the_lambda_slider(db, bon_run):
     at = app_test({"run": bon_run}).run()
     no_exceptions(at)
     fits = at.dataframe[1].value
-    cols = ["curve", "form", "alpha", "alpha_se", "beta", "beta_se", "r2", "n_points"]
+    cols = ["curve", "form", "α", "α std error", "β", "β std error", "R²", "points"]
     assert list(fits.columns) == cols
     assert len(fits) == len(result["curves"])
     mean = next(c["fit"] for c in result["curves"] if c["objective"] == "mean")
@@ -580,5 +614,5 @@ def test_fitted_forms_are_shown_and_follow_the_lambda_slider(db, bon_run):
     fits = at.dataframe[1].value.set_index("curve")
     stored = next(c["fit"] for c in result["curves"] if c["objective"] == "uwo")
     assert "uwo (lambda=2)" in fits.index and "uwo (lambda=0.5)" not in fits.index
-    assert fits.loc["uwo (lambda=2)", "alpha"] != pytest.approx(stored["alpha"], abs=1e-4)
+    assert fits.loc["uwo (lambda=2)", "α"] != pytest.approx(stored["alpha"], abs=1e-4)
     assert trace(figure(at), "uwo (lambda=2) · fit")

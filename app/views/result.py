@@ -81,7 +81,7 @@ def show_view(view: View | None) -> None:
     query = merged_query(st.query_params.to_dict(), view or View())
     if query != st.query_params.to_dict():
         st.query_params.from_dict(query)
-    share_box.code(share_link(store.app_root(), "", query), language=None)
+    share_box.code(share_link(store.app_root(), "/", query), language=None)
 
 
 @st.fragment(run_every=POLL_S if status in store.ACTIVE else None)
