@@ -142,7 +142,7 @@ def curves_figure(
                     hovertemplate=hover + "<extra>%{fullData.name}</extra>",
                 )
             )
-        if mark_peak and not single:
+        if mark_peak and not (single and len(curves) > 1):
             j = max(range(len(pts)), key=lambda k: pts[k]["gold"])
             fig.add_trace(
                 go.Scatter(

@@ -146,11 +146,11 @@ def _short(curve: dict) -> str:
     return label
 
 
-def takeaway(curves: list[dict]) -> str:
+def takeaway(curves: list[dict], lead: str = "") -> str:
     """A chart title that states what its curves show, from their numbers: how much of the gold
     each one gained by its peak it loses again by its last point (backend.summary's
     overoptimization, as a percentage). Single members shown one by one count as their
-    average."""
+    average. `lead` ("UWO at λ = 1: ") starts the title."""
     from backend.summary import average_points, curve_stats
 
     shown = [c for c in curves if c["points"]]
@@ -158,9 +158,9 @@ def takeaway(curves: list[dict]) -> str:
         return ""
     singles = [c for c in shown if c["objective"] == "single" and "group_size" not in c]
     rest = [c for c in shown if c not in singles]
-    named = [(SINGLE_GROUP, average_points(singles))] if len(singles) > 1 else []
+    named = [("single members", average_points(singles))] if len(singles) > 1 else []
     named += [(_short(c), c["points"]) for c in singles if len(singles) == 1]
-    named += [(_short(c), c["points"]) for c in rest]
+    named += [("single members" if "group_size" in c else _short(c), c["points"]) for c in rest]
     x = "step" if "step" in shown[0]["points"][0] else "n"
     last = max(c["points"][-1][x] for c in shown)
     parts = []
@@ -170,10 +170,9 @@ def takeaway(curves: list[dict]) -> str:
             parts.append(f"{name} never rises")
         else:
             parts.append(f"{name} {100 * s['overoptimization']:.0f}%")
-    return (
-        f"Of the gold gained by its peak (★), each curve loses by {x} = {last:,}:<br>"
-        + " · ".join(parts)
-    )
+    head = f"share of the gain up to the peak (★) lost by {x} = {last:,}:"
+    head = f"{lead}{head}" if lead else head[0].upper() + head[1:]
+    return f"{head}<br>" + " · ".join(parts)
 
 
 def gold_units(result: dict) -> str:

@@ -286,3 +286,13 @@ def methods_sentence(named: list[tuple[str, dict]]) -> str:
             )
         )
     return "; ".join(parts) + "."
+
+
+def methods_title(named: list[tuple[str, dict]]) -> str:
+    """The methods chart's title: how much of its peak gain each method loses by its end."""
+    parts = []
+    for name, curve in named:
+        s = stats(curve)
+        gained = s["gold_peak"] > s["gold_start"]
+        parts.append(f"{name} {pct(s['overoptimization'])}" if gained else f"{name} never rises")
+    return "Share of the gain up to the peak (★) lost by the end:<br>" + " · ".join(parts)

@@ -118,7 +118,7 @@ def test_learn_lambda_slider_redraws_uwo_from_the_grid_and_writes_the_url(db):
     assert "lam" not in at.query_params  # the default view is not written into the link
     at.slider(key="learn_lam").set_value(3.0).run()
     no_exceptions(at)
-    fig = chart(at, "UWO at λ = 3")
+    fig = chart(at, "UWO at λ = 3:")
     want = examples.load("toy-bon").uwo_at(3.0)
     assert trace(fig, "uwo (lambda=3)")["y"] == pytest.approx([p["gold"] for p in want["points"]])
     assert at.query_params["lam"] == "3"
@@ -134,7 +134,7 @@ def test_learn_opens_the_view_of_a_link(db):
     no_exceptions(at)
     assert at.slider(key="learn_lam").value == 2.5
     assert at.radio(key="learn_x").value == "√KL"
-    fig = chart(at, "UWO at λ = 2.5")
+    fig = chart(at, "UWO at λ = 2.5:")
     assert {t["name"] for t in fig["data"] if t.get("showlegend", True)} == {
         "wco",
         "uwo (lambda=2.5)",
@@ -159,7 +159,7 @@ def test_learn_free_play_opens_the_full_result_panel(db):
     no_exceptions(at)
     at.slider(key="example_toy-bon_lam").set_value(1.0).run()
     no_exceptions(at)
-    assert trace(chart(at, "Of the gold gained"), "uwo (lambda=1)")
+    assert trace(chart(at, "Share of the gain up to the peak (★) lost by n"), "uwo (lambda=1)")
 
 
 def test_learn_preset_run_it_submits_and_opens_the_run(db):

@@ -6,7 +6,7 @@ from app/lessons.py; step 3's view (lam, members, objectives, x, show) is in the
 import streamlit as st
 
 from app import access, charts, lessons, store
-from app.describe import config_differences, gold_units
+from app.describe import config_differences, gold_units, takeaway
 from app.nav import PAGES
 from app.result_panel import render_result, seed_widgets
 from app.view_state import OBJECTIVES, View, merged_query, read_view
@@ -60,7 +60,8 @@ def one_proxy() -> None:
     curve = noisy.curve("single", member=0)
     ns = bon_ns(noisy.arrays["gold"].shape[1])
     n = st.select_slider("n (answers drawn per prompt)", ns, value=ns[-1], key=f"{KEY}_n")
-    fig = charts.curves_figure([curve], "n", show_fits=False, title="One proxy (member #0)")
+    title = takeaway([curve], "One proxy (member #0): ")
+    fig = charts.curves_figure([curve], "n", show_fits=False, title=title)
     fig.add_vline(x=n, line_dash="dot", line_color="#888", annotation_text=f"n = {n:,}")
     left, right = st.columns([3, 2])
     left.plotly_chart(fig, key=f"{KEY}_one_chart", config=CHART)
@@ -128,7 +129,7 @@ st.markdown(
     "**mean − λ·variance** (UWO, uncertainty-weighted; population variance). Move λ: UWO's "
     f"curve is read from a grid computed when the example was built ({NOISY}, 25% label noise)."
 )
-c1, c2, c3 = st.columns(3)
+c1, c2, c3 = st.columns([1, 1, 2])
 c1.latex(r"R_{\text{mean}} = \frac{1}{K}\sum_k r_k")
 c2.latex(r"R_{\text{WCO}} = \min_k r_k")
 c3.latex(r"R_{\text{UWO}} = \frac{1}{K}\sum_k r_k - \lambda\,\frac{1}{K}\sum_k (r_k - \bar r)^2")
@@ -182,7 +183,11 @@ def conservative() -> None:
     by_name = {"single": singles, "mean": mean, "wco": wco, "uwo": uwo}
     shown = [by_name[o] for o in OBJECTIVES if o in picked]
     fig = charts.curves_figure(
-        shown, X_LABELS[x], show_proxy=proxy, show_band=band, title=f"UWO at λ = {lam:g}"
+        shown,
+        X_LABELS[x],
+        show_proxy=proxy,
+        show_band=band,
+        title=takeaway(shown, f"UWO at λ = {lam:g}: "),
     )
     chart.plotly_chart(fig, key=f"{KEY}_obj_chart", config=CHART)
     st.markdown("**" + lessons.objective_sentence(singles, mean, wco, uwo, lam) + "**")
@@ -220,7 +225,8 @@ def label_noise() -> None:
     for col, ex in zip(st.columns(2), (noisy, clean), strict=True):
         curves = [lessons.singles_group(ex), ex.curve("wco"), ex.curve("uwo")]
         noise = ex.result["config"]["preferences"]["label_noise"]
-        fig = charts.curves_figure(curves, "kl", show_proxy=False, title=f"{noise:.0%} noise")
+        title = takeaway(curves, f"{noise:.0%} noise: ")
+        fig = charts.curves_figure(curves, "kl", show_proxy=False, title=title)
         col.plotly_chart(fig, key=f"{KEY}_noise_{ex.name}", config=CHART)
     st.markdown("**" + lessons.noise_sentence(noisy, clean) + "**")
 
@@ -247,13 +253,13 @@ def methods() -> None:
         (f"DPO (β={dpo.result['config']['dpo']['beta']:g})", dpo.result["curves"][0]),
     ]
     curves = [{**c, "label": name, "objective": "method"} for name, c in named]
-    x = st.radio("x axis", ["KL", "√KL"], horizontal=True, key=f"{KEY}_methods_x")
+    x = st.radio("x axis", ["√KL", "KL"], horizontal=True, key=f"{KEY}_methods_x")
     fig = charts.curves_figure(
         curves,
         X_LABELS[x],
         show_proxy=False,
         colours=["#555555", "#d62728", "#ff7f0e"],
-        title="Gold against KL from the initial policy",
+        title=lessons.methods_title(named),
     )
     st.plotly_chart(fig, key=f"{KEY}_methods_chart", config=CHART)
     st.markdown("**" + lessons.methods_sentence(named) + "**")
