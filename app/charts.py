@@ -103,7 +103,8 @@ def curves_figure(
         xk = x_key(c)
         xs = _xs(pts, x)
         colour = colours[i % len(colours)] if colours else objective_colour(c)
-        single = c["objective"] == "single" and "group_size" not in c
+        # Single members are thin lines beside the ensemble's; alone (or averaged) they are not.
+        single = c["objective"] == "single" and "group_size" not in c and len(curves) > 1
         if show_band and all("gold_lo" in p for p in pts):
             band_trace(fig, xs, pts, colour, c["label"])
         width = 1.5 if single else 3
@@ -142,7 +143,7 @@ def curves_figure(
                     hovertemplate=hover + "<extra>%{fullData.name}</extra>",
                 )
             )
-        if mark_peak and not (single and len(curves) > 1):
+        if mark_peak and not single:
             j = max(range(len(pts)), key=lambda k: pts[k]["gold"])
             fig.add_trace(
                 go.Scatter(

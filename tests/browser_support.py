@@ -4,6 +4,7 @@ with an empty database (tests/test_e2e_browser.py's StreamlitServer), the browse
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,7 +13,7 @@ from pathlib import Path
 from tests.jobs_support import job_env, wait_for
 from tests.test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, StreamlitServer
 
-LEARN_CHARTS = 7  # step 1: 1, step 2: 2, step 3: 1, step 4: 2, step 5: 1
+LEARN_CHARTS = 1  # the open step's: step 1 (or step 3, opened by a link with its view)
 RESULT_CHARTS = 2  # the curves and what the ensemble sees (the Numbers tab draws none)
 
 # Ready: the script has finished (Streamlit's own flag on the app's root) and at least n plotly
@@ -86,3 +87,11 @@ def wait_trace(page, name: str, timeout_s: float = 30) -> float:
         polling="raf",
     )
     return time.perf_counter() - t0
+
+
+def open_tab(page, name: str, heading: str, charts: int = 1) -> None:
+    """Click a tab (Learn's steps are tabs; only the open one is drawn) and wait until its
+    heading is shown, the script has finished and its charts are drawn."""
+    page.get_by_role("tab", name=name).click()
+    page.get_by_role("heading", name=re.compile("^" + re.escape(heading))).wait_for()
+    page.wait_for_function(READY_JS, arg=charts, timeout=60_000, polling="raf")

@@ -84,37 +84,50 @@ def chart(at, title_start: str) -> dict:
     raise AssertionError(f"no chart titled {title_start!r}")
 
 
+def open_step(at, step: str):
+    """The Learn page with one step's tab open (only the open step is drawn)."""
+    at.session_state["learn_step"] = step
+    return at.run()
+
+
 def test_learn_walks_through_five_steps_with_sentences_from_the_stored_numbers(db):
     from app import examples, lessons
 
     at = app_test().run()
     no_exceptions(at)
     assert at.title[0].value == "Goodhart Lab"
-    heads = [h.value for h in at.header]
-    assert [h[:1] for h in heads[:5]] == ["1", "2", "3", "4", "5"] and "Free play" in heads
+    assert at.header[0].value.startswith("1 · One proxy")  # it opens on step 1
     noisy = examples.load("toy-bon")
     one = noisy.curve("single", member=0)
     fig = chart(at, "One proxy")
     assert trace(fig, "single #0")["y"] == pytest.approx([p["gold"] for p in one["points"]])
-    texts = [m.value for m in at.markdown]
-    assert lessons.one_proxy_sentence(one, 4096) in texts
-    # Step 3 at the stored lambda: the sentence of the stored curves.
+    assert lessons.one_proxy_sentence(one, 4096) in [m.value for m in at.markdown]
+    at.select_slider(key="learn_n").set_value(16).run()
+    no_exceptions(at)
+    assert lessons.one_proxy_sentence(one, 16) in [m.value for m in at.markdown]
+    # "Next" opens the next step; step 3 at the stored lambda says what the stored curves say.
+    at.button(key="learn_next").click().run()
+    assert at.header[0].value.startswith("2 · Why")
+    at = open_step(at, "3 · Objectives and λ")
+    no_exceptions(at)
     uwo = noisy.curve("uwo")
     want = lessons.objective_sentence(
         lessons.singles_group(noisy), noisy.curve("mean"), noisy.curve("wco"), uwo, 0.5
     )
+    texts = [m.value for m in at.markdown]
     assert f"**{want}**" in texts
     assert "mostly prevent" not in " ".join(texts)
     assert len(at.latex) >= 3
-    at.select_slider(key="learn_n").set_value(16).run()
-    no_exceptions(at)
-    assert lessons.one_proxy_sentence(one, 16) in [m.value for m in at.markdown]
+    for step, head in (("4 · Label noise", "4 ·"), ("5 · PPO and DPO", "5 ·")):
+        at = open_step(at, step)
+        no_exceptions(at)
+        assert at.header[0].value.startswith(head) and len(at.get("plotly_chart")) >= 1
 
 
 def test_learn_lambda_slider_redraws_uwo_from_the_grid_and_writes_the_url(db):
     from app import examples
 
-    at = app_test().run()
+    at = open_step(app_test().run(), "3 · Objectives and λ")
     assert "lam" not in at.query_params  # the default view is not written into the link
     at.slider(key="learn_lam").set_value(3.0).run()
     no_exceptions(at)
@@ -154,8 +167,7 @@ def test_learn_opens_the_view_of_a_link(db):
 
 
 def test_learn_free_play_opens_the_full_result_panel(db):
-    at = app_test().run()
-    at.toggle(key="learn_free").set_value(True).run()
+    at = open_step(app_test().run(), "Free play")
     no_exceptions(at)
     at.slider(key="example_toy-bon_lam").set_value(1.0).run()
     no_exceptions(at)

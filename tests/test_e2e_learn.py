@@ -5,8 +5,6 @@ the Learn screenshots (docs/screenshots/learn*.png). Skipped only without /usr/b
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from app import examples, lessons
@@ -14,6 +12,7 @@ from tests.browser_support import (
     LEARN_CHARTS,
     launch,
     open_ready,
+    open_tab,
     server,
     slider,
     wait_title,
@@ -22,21 +21,12 @@ from tests.test_e2e_browser import CHROMIUM, SCREENSHOTS
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's /usr/bin/chromium")
 STEPS = [
-    "1 · One proxy",
-    "2 · Why",
-    "3 · Conservative objectives",
-    "4 · Label noise",
-    "5 · Not only",
+    ("1 · One proxy", "1 · One proxy", "learn-1-one-proxy.png", 1),
+    ("2 · Shared errors", "2 · Why", "learn-2-shared-errors.png", 2),
+    ("3 · Objectives and λ", "3 · Conservative objectives", "learn-3-objectives.png", 1),
+    ("4 · Label noise", "4 · Label noise", "learn-4-noise.png", 2),
+    ("5 · PPO and DPO", "5 · Not only", "learn-5-methods.png", 1),
 ]
-
-
-def shoot(page, heading: str, name: str) -> None:
-    """A screenshot of the viewport with `heading` at its top (Streamlit scrolls its main
-    block, not the window, so a full-page screenshot would show the first screen only)."""
-    head = page.get_by_role("heading", name=re.compile("^" + re.escape(heading)))
-    head.evaluate("e => e.scrollIntoView({block: 'start'})")
-    page.wait_for_timeout(400)
-    page.screenshot(path=str(SCREENSHOTS / name))
 
 
 def test_learn_steps_sentences_lambda_link_and_screenshots(tmp_path):
@@ -48,15 +38,24 @@ def test_learn_steps_sentences_lambda_link_and_screenshots(tmp_path):
         browser = launch(pw)
         try:
             page, _ = open_ready(browser, srv.url + "/", LEARN_CHARTS, timeout_s=120)
-            for step in STEPS:
-                assert page.get_by_role("heading", name=re.compile("^" + re.escape(step))).count()
+            tabs = [t.strip() for t in page.get_by_role("tab").all_inner_texts()]
+            assert tabs == [tab for tab, *_ in STEPS] + ["Free play"]
             # Step 1's sentence has the stored numbers of member #0 at n = N.
             one = noisy.curve("single", member=0)
-            assert page.get_by_text(lessons.one_proxy_sentence(one, 4096)).count() == 1
             last = one["points"][-1]
             body = page.inner_text("body")
+            assert lessons.one_proxy_sentence(one, 4096) in body
             assert f"{last['proxy']:+.2f} on the proxy and {last['gold']:+.2f} on gold" in body
-            # Step 3 at the stored lambda.
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(SCREENSHOTS / "learn.png"))
+            for tab, heading, shot, charts in STEPS:
+                open_tab(page, tab, heading, charts)
+                page.wait_for_timeout(500)
+                page.screenshot(path=str(SCREENSHOTS / shot))
+
+            # Step 3 at the stored lambda, then lambda moved by keyboard: 0.5 -> 1.0; the
+            # chart, the sentence and the address follow.
+            open_tab(page, "3 · Objectives and λ", "3 · Conservative objectives")
             want = lessons.objective_sentence(
                 lessons.singles_group(noisy),
                 noisy.curve("mean"),
@@ -64,11 +63,7 @@ def test_learn_steps_sentences_lambda_link_and_screenshots(tmp_path):
                 noisy.curve("uwo"),
                 0.5,
             )
-            assert want in body
-            page.wait_for_timeout(500)
-            page.screenshot(path=str(SCREENSHOTS / "learn.png"))
-
-            # Move lambda by keyboard: 0.5 -> 1.0; the chart, the sentence and the address follow.
+            assert want in page.inner_text("body")
             thumb = slider(page, "UWO λ")
             thumb.focus()
             for _ in range(10):
@@ -82,16 +77,10 @@ def test_learn_steps_sentences_lambda_link_and_screenshots(tmp_path):
             page.get_by_text(want).wait_for(timeout=30_000)
             link = page.url
             assert "lam=1" in link
-            shoot(page, "3 · Conservative objectives", "learn-3-lambda.png")
-            for heading, name in (
-                ("1 · One proxy", "learn-1-one-proxy.png"),
-                ("2 · Why", "learn-2-shared-errors.png"),
-                ("4 · Label noise", "learn-4-noise.png"),
-                ("5 · Not only", "learn-5-methods.png"),
-            ):
-                shoot(page, heading, name)
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(SCREENSHOTS / "learn-3-lambda.png"))
 
-            # The link in a fresh context: the same lambda, chart and sentence.
+            # The link in a fresh context opens step 3 with the same lambda, chart and sentence.
             fresh, _ = open_ready(browser, link, LEARN_CHARTS, timeout_s=120)
             assert float(slider(fresh, "UWO λ").input_value()) == 1.0
             wait_title(fresh, "UWO at λ = 1:")

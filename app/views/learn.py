@@ -33,7 +33,7 @@ st.markdown(
     "the policy finds answers the proxy loves and people do not: the proxy reward keeps rising "
     "while the true (*gold*) reward peaks and falls. This is **reward-model overoptimization** "
     "(Gao, Schulman, Hilton 2023). Coste et al. (ICLR 2024) proposed **ensembles** of proxies "
-    "with *conservative* objectives against it. The five steps below show both on real runs "
+    "with *conservative* objectives against it. The five steps (tabs) below show both on real runs "
     "shipped with the app (seed 0 of each preset); every number in their sentences is read from "
     "those runs."
 )
@@ -46,11 +46,14 @@ for problem in link.problems:
 
 # ---- 1. one proxy ------------------------------------------------------------------------------
 
-st.header("1 · One proxy: push harder, and gold falls")
-st.markdown(
-    "Best-of-n draws n answers from the initial policy and keeps the one the proxy scores "
-    "highest. Larger n is more optimization pressure. Slide n."
-)
+
+def step_one() -> None:
+    st.header("1 · One proxy: push harder, and gold falls")
+    st.markdown(
+        "Best-of-n draws n answers from the initial policy and keeps the one the proxy scores "
+        "highest. Larger n is more optimization pressure. Slide n."
+    )
+    one_proxy()
 
 
 @st.fragment
@@ -78,18 +81,19 @@ def one_proxy() -> None:
     st.caption(gold_units(noisy.result) + " " + noisy.result["world"].get("gold_description", ""))
 
 
-one_proxy()
-
-
 # ---- 2. why: shared errors ---------------------------------------------------------------------
 
-st.header("2 · Why: what the members get wrong together, no ensemble can see")
-st.markdown(
-    "A member's error on an answer is its score minus gold (both standardized). Part of it all "
-    "members share; the rest is each one's own. Mean, WCO and UWO only see where the members "
-    "disagree (Eisenstein et al. 2024). Two worlds: in one the proxies are under-trained "
-    "(8,000 pairs, 2 epochs: they all learn the same shallow rule); in the other they differ."
-)
+
+def step_two() -> None:
+    st.header("2 · Why: what the members get wrong together, no ensemble can see")
+    st.markdown(
+        "A member's error on an answer is its score minus gold (both standardized). Part of it "
+        "all members share; the rest is each one's own. Mean, WCO and UWO only see where the "
+        "members disagree (Eisenstein et al. 2024). Two worlds: in one the proxies are "
+        "under-trained (8,000 pairs, 2 epochs: they all learn the same shallow rule); in the "
+        "other they differ."
+    )
+    shared_errors()
 
 
 @st.fragment
@@ -117,22 +121,26 @@ def shared_errors() -> None:
     st.markdown("**" + lessons.errors_compare_sentence(*facts) + "**")
 
 
-shared_errors()
-
-
 # ---- 3. conservative objectives and lambda -----------------------------------------------------
 
-st.header("3 · Conservative objectives, and λ")
-st.markdown(
-    "With K members' standardized scores r₁ … r_K, best-of-n can keep the answer with the "
-    "highest **mean**, the highest **minimum** (WCO, worst-case optimization), or the highest "
-    "**mean − λ·variance** (UWO, uncertainty-weighted; population variance). Move λ: UWO's "
-    f"curve is read from a grid computed when the example was built ({NOISY}, 25% label noise)."
-)
-c1, c2, c3 = st.columns([1, 1, 2])
-c1.latex(r"R_{\text{mean}} = \frac{1}{K}\sum_k r_k")
-c2.latex(r"R_{\text{WCO}} = \min_k r_k")
-c3.latex(r"R_{\text{UWO}} = \frac{1}{K}\sum_k r_k - \lambda\,\frac{1}{K}\sum_k (r_k - \bar r)^2")
+
+def step_three() -> None:
+    st.header("3 · Conservative objectives, and λ")
+    st.markdown(
+        "With K members' standardized scores r₁ … r_K, best-of-n can keep the answer with the "
+        "highest **mean**, the highest **minimum** (WCO, worst-case optimization), or the "
+        "highest **mean − λ·variance** (UWO, uncertainty-weighted; population variance). Move "
+        "λ: UWO's curve is read from a grid computed when the example was built "
+        f"({NOISY}, 25% label noise)."
+    )
+    c1, c2, c3 = st.columns([1, 1, 2])
+    c1.latex(r"R_{\text{mean}} = \frac{1}{K}\sum_k r_k")
+    c2.latex(r"R_{\text{WCO}} = \min_k r_k")
+    c3.latex(
+        r"R_{\text{UWO}} = \frac{1}{K}\sum_k r_k - \lambda\,\frac{1}{K}\sum_k (r_k - \bar r)^2"
+    )
+    conservative()
+
 
 STORED_LAM = float(noisy.result["config"]["bon"]["uwo_lambda"])
 DEFAULT_OBJECTIVES = OBJECTIVES  # single, mean, wco, uwo
@@ -204,24 +212,26 @@ def conservative() -> None:
         st.query_params.from_dict(query)
 
 
-conservative()
-
-
 # ---- 4. label noise ----------------------------------------------------------------------------
 
-st.header("4 · Label noise")
-clean = example(CLEAN)
-diff = [k for k in config_differences([noisy.result["config"], clean.result["config"]])]
-st.markdown(
-    f"The same world with {noisy.result['config']['preferences']['label_noise']:.0%} of the "
-    f"preference labels flipped ({NOISY}) and with none ({CLEAN}). The two presets also differ "
-    "in " + ", ".join(f"`{k}`" for k in diff if k != "preferences.label_noise") + " (each "
-    "preset's recipe was chosen by measurement; backend/presets.py)."
-)
+
+def step_four() -> None:
+    st.header("4 · Label noise")
+    clean = example(CLEAN)
+    diff = config_differences([noisy.result["config"], clean.result["config"]])
+    st.markdown(
+        f"The same world with {noisy.result['config']['preferences']['label_noise']:.0%} of the "
+        f"preference labels flipped ({NOISY}) and with none ({CLEAN}). The two presets also "
+        "differ in "
+        + ", ".join(f"`{k}`" for k in diff if k != "preferences.label_noise")
+        + " (each preset's recipe was chosen by measurement; backend/presets.py)."
+    )
+    label_noise()
 
 
 @st.fragment
 def label_noise() -> None:
+    clean = example(CLEAN)
     for col, ex in zip(st.columns(2), (noisy, clean), strict=True):
         curves = [lessons.singles_group(ex), ex.curve("wco"), ex.curve("uwo")]
         noise = ex.result["config"]["preferences"]["label_noise"]
@@ -231,17 +241,17 @@ def label_noise() -> None:
     st.markdown("**" + lessons.noise_sentence(noisy, clean) + "**")
 
 
-label_noise()
-
-
 # ---- 5. PPO and direct alignment ---------------------------------------------------------------
 
-st.header("5 · Not only best-of-n: PPO, and direct alignment without a reward model")
-st.markdown(
-    "PPO trains the policy against proxy #0 (no KL penalty); DPO trains it on the very "
-    "preference pairs the proxies learned from, with no reward model at all (Rafailov et al. "
-    "2024). KL is measured on each policy's own samples; best-of-n's is the bound."
-)
+
+def step_five() -> None:
+    st.header("5 · Not only best-of-n: PPO, and direct alignment without a reward model")
+    st.markdown(
+        "PPO trains the policy against proxy #0 (no KL penalty); DPO trains it on the very "
+        "preference pairs the proxies learned from, with no reward model at all (Rafailov et al. "
+        "2024). KL is measured on each policy's own samples; best-of-n's is the bound."
+    )
+    methods()
 
 
 @st.fragment
@@ -265,16 +275,15 @@ def methods() -> None:
     st.markdown("**" + lessons.methods_sentence(named) + "**")
 
 
-methods()
-
-
 # ---- free play --------------------------------------------------------------------------------
 
-st.header("Free play")
-if st.toggle(
-    f"Open the full result panel of {NOISY} (every knob, the answer explorer, downloads)",
-    key=f"{KEY}_free",
-):
+
+def free_play() -> None:
+    st.header("Free play")
+    st.markdown(
+        f"The full result panel of {NOISY}: every knob, the answer explorer, the numbers, "
+        "downloads (this panel's knobs are not written into the address; step 3's are)."
+    )
     render_result(
         noisy.result,
         noisy.arrays,
@@ -282,6 +291,37 @@ if st.toggle(
         title="Goodhart Lab example",
         first_tab="Answers",
     )
+
+
+STEPS = {
+    "1 · One proxy": step_one,
+    "2 · Shared errors": step_two,
+    "3 · Objectives and λ": step_three,
+    "4 · Label noise": step_four,
+    "5 · PPO and DPO": step_five,
+    "Free play": free_play,
+}
+NAMES = list(STEPS)
+
+
+def next_step(name: str) -> None:
+    st.session_state[f"{KEY}_step"] = NAMES[NAMES.index(name) + 1]
+
+
+# Step 3's view in the link opens step 3. Only the open step is computed and drawn.
+opens = (
+    NAMES[2]
+    if any(getattr(link, k) is not None for k in ("lam", "members", "objectives", "x", "show"))
+    else NAMES[0]
+)
+tabs = st.tabs(NAMES, key=f"{KEY}_step", on_change="rerun", default=opens)
+for name, tab in zip(NAMES, tabs, strict=True):
+    if tab.open:
+        with tab:
+            STEPS[name]()
+            if name != NAMES[-1]:
+                after = NAMES[NAMES.index(name) + 1]
+                st.button(f"Next: {after} →", key=f"{KEY}_next", on_click=next_step, args=(name,))
 
 with st.expander("How best-of-n is measured, and the toy world"):
     st.markdown(

@@ -1,0 +1,145 @@
+"""Page speed in a real browser: `python -m benchmarks.bench_browser [--runs 5]`.
+
+A real Streamlit server (app/main.py) on an empty database holding one stored run (the shipped
+toy-bon example), Debian's chromium through Playwright (tests/browser_support.py). Measures,
+as medians (min, max) over --runs:
+  - page ready: from navigation in a fresh browser context until the script has finished and
+    every chart is drawn, for Learn and for a Result page (the server is warmed by one visit
+    of each first, as a user after the first one finds it);
+  - knob to redraw: from a key press on a slider until the chart shows the new value: Learn's
+    lambda (step 3, read from the shipped grid), Learn's n (step 1), and the Result page's
+    lambda (UWO recomputed from the stored matrix, or found in the curve cache).
+Prints the figures and `uptime` (the machine is shared: read them with its load).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from tests.browser_support import (
+    LEARN_CHARTS,
+    RESULT_CHARTS,
+    launch,
+    open_ready,
+    server,
+    slider,
+    wait_title,
+    wait_trace,
+)
+
+TARGET_READY_S = 2.0
+TARGET_KNOB_S = 0.2
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def fmt(xs: list[float]) -> str:
+    return f"{statistics.median(xs):.3f} s ({min(xs):.3f}, {max(xs):.3f})"
+
+
+def store_example(srv) -> str:
+    """The shipped toy-bon example stored as a finished run of the server's database."""
+    import os
+
+    from tests.app_support import example, store_finished
+
+    os.environ["GOODHART_DB_URL"] = srv.db_url
+    os.environ["GOODHART_DATA_DIR"] = srv.data_dir
+    result, arrays = example()
+    return store_finished(result, arrays, name="toy-bon example")
+
+
+def press_and_wait(page, thumb, key: str, wait) -> float:
+    """Seconds from a key press on a focused slider until `wait()` returns."""
+    thumb.focus()
+    t0 = time.perf_counter()
+    page.keyboard.press(key)
+    wait()
+    return time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from playwright.sync_api import sync_playwright
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args(argv)
+    print("load before:", uptime())
+    rows: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory() as tmp, server(Path(tmp)) as srv, sync_playwright() as pw:
+        eid = store_example(srv)
+        learn, result = srv.url + "/", f"{srv.url}/?run={eid}"
+        browser = launch(pw)
+        try:
+            for url, charts in ((learn, LEARN_CHARTS), (result, RESULT_CHARTS)):
+                page, _ = open_ready(browser, url, charts, timeout_s=180)  # warm the server
+                page.context.close()
+            for _ in range(args.runs):
+                for name, url, charts in (
+                    ("Learn page ready", learn, LEARN_CHARTS),
+                    ("Result page ready", result, RESULT_CHARTS),
+                ):
+                    page, seconds = open_ready(browser, url, charts)
+                    rows.setdefault(name, []).append(seconds)
+                    page.context.close()
+
+            # Knobs on Learn: lambda (step 3) and n (step 1), one step at a time.
+            page, _ = open_ready(browser, learn, LEARN_CHARTS)
+            lam = slider(page, "UWO λ")
+            for i in range(args.runs):
+                want = f"UWO at λ = {0.5 + 0.05 * (i + 1):g}:"
+                rows.setdefault("Learn λ step redrawn", []).append(
+                    press_and_wait(page, lam, "ArrowRight", lambda w=want: wait_title(page, w))
+                )
+            n = slider(page, "n (answers drawn")
+            for i in range(args.runs):
+                key = "ArrowLeft" if i % 2 == 0 else "ArrowRight"
+                want = "One proxy (member #0): "
+                before = page.evaluate(
+                    "() => document.querySelector('.js-plotly-plot')._fullLayout.shapes[0].x0"
+                )
+                rows.setdefault("Learn n step redrawn", []).append(
+                    press_and_wait(
+                        page,
+                        n,
+                        key,
+                        lambda b=before: page.wait_for_function(
+                            "(b) => document.querySelector('.js-plotly-plot')"
+                            "._fullLayout.shapes[0].x0 !== b",
+                            arg=b,
+                            polling="raf",
+                        ),
+                    )
+                )
+                wait_title(page, want)
+            page.context.close()
+
+            # The Result page's lambda: new values (computed, or ahead in the background).
+            page, _ = open_ready(browser, result, RESULT_CHARTS)
+            lam = slider(page, "UWO λ")
+            for i in range(args.runs):
+                want = f"uwo (lambda={0.5 + 0.05 * (i + 1):g})"
+                rows.setdefault("Result λ step redrawn", []).append(
+                    press_and_wait(page, lam, "ArrowRight", lambda w=want: wait_trace(page, w))
+                )
+                page.wait_for_timeout(300)
+            page.context.close()
+        finally:
+            browser.close()
+    print(f"\n{'what':28} median (min, max) over {args.runs} runs   target")
+    for name, xs in rows.items():
+        target = TARGET_KNOB_S if "redrawn" in name else TARGET_READY_S
+        print(f"{name:28} {fmt(xs):28} <= {target:g} s")
+    print("\nload after:", uptime())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
