@@ -38,7 +38,7 @@ LAMBDA_MAX = 5.0
 LAMBDA_STEP = 0.05
 AHEAD_STEPS = 2  # UWO is computed ahead for lambdas up to this many slider steps away
 ENSEMBLE = ["mean", "wco", "uwo"]
-DEFAULT_SHOW = frozenset({"proxy", "fits"})  # toggles on by default (view_state.TOGGLES)
+DEFAULT_SHOW = frozenset({"proxy"})  # toggles on by default (view_state.TOGGLES): few lines
 
 
 def seed_widgets(values: dict) -> None:
@@ -204,16 +204,22 @@ def curves_section(
             title=escape.plotly(takeaway(curves)),
         )
         st.plotly_chart(fig, key=f"{key}_chart", config={"displaylogo": False})
-    errors_section(result, view, key)
     return curves, view
+
+
+def has_errors(view: dict) -> bool:
+    """Whether the curves carry the shared-error diagnostics (best-of-n results that have them)."""
+    return any(
+        c["points"] and "shared_error" in c["points"][0]
+        for c in view["curves"]
+        if c["objective"] != "single"
+    )
 
 
 def errors_section(result: dict, view: dict, key: str) -> None:
     """What the ensemble can see (best-of-n): the members' shared error and their spread at the
     kept answer, beside one sentence that reads them."""
     ensemble_curves = [c for c in view["curves"] if c["objective"] != "single"]
-    if not any(c["points"] and "shared_error" in c["points"][0] for c in ensemble_curves):
-        return
     chart, words = st.columns([3, 1])
     with chart:
         fig = charts.errors_figure(ensemble_curves, view["x"])
@@ -425,9 +431,14 @@ def render_result(
     st.caption(md(config_summary(result.get("config", {}))))
     _, view = curves_section(result, arrays, key, link)
     st.caption(CONVENTIONS)
-    names = ["Numbers", "Answers", "Reward models", "Config", "Download"]
+    errors = has_errors(view)
+    names = ["Numbers", "Answers", *(["What the ensemble sees"] if errors else [])]
+    names += ["Reward models", "Config", "Download"]
     tabs = st.tabs(names, key=f"{key}_tab", on_change="rerun", default=first_tab)
     tabs = dict(zip(names, tabs, strict=True))
+    if errors and tabs["What the ensemble sees"].open:
+        with tabs["What the ensemble sees"]:
+            errors_section(result, view, key)
     if tabs["Answers"].open:
         if method_of(result) == "bon" and arrays is not None:
             with tabs["Answers"]:

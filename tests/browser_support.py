@@ -14,7 +14,7 @@ from tests.jobs_support import job_env, wait_for
 from tests.test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, StreamlitServer
 
 LEARN_CHARTS = 1  # the open step's: step 1 (or step 3, opened by a link with its view)
-RESULT_CHARTS = 2  # the curves and what the ensemble sees (the Numbers tab draws none)
+RESULT_CHARTS = 1  # the curves (the Numbers tab it opens on draws none)
 
 # Ready: the script has finished (Streamlit's own flag on the app's root) and at least n plotly
 # charts are drawn (plotly has laid out each one and drawn its traces).

@@ -402,7 +402,6 @@ def test_result_lambda_and_members_recompute_from_the_stored_matrix(db, bon_run)
     assert {t["name"] for t in figure(at)["data"]} == {
         "wco",
         "wco · proxy",
-        "wco · fit",
         "wco · peak",
     }
 
@@ -428,6 +427,24 @@ def test_result_view_round_trips_through_the_link_and_the_share_box(db, bon_run)
     assert plain.code[0].value == f"http://localhost:8501/?run={bon_run}"  # the default view
 
 
+def test_result_what_the_ensemble_sees_reads_the_stored_diagnostics(db, bon_run):
+    from app.describe import errors_sentence
+
+    result, _ = example()
+    at = app_test({"run": bon_run}).run()
+    at.session_state[f"r_{bon_run}_tab"] = "What the ensemble sees"
+    at.run()
+    no_exceptions(at)
+    wco = next(c for c in result["curves"] if c["objective"] == "wco")
+    fig = figure(at, 1)
+    shared = trace(fig, "wco · shared error")
+    assert shared["y"] == pytest.approx([p["shared_error"] for p in wco["points"]])
+    ensemble = [c for c in result["curves"] if c["objective"] != "single"]
+    text = errors_sentence(ensemble, result["ensemble"])
+    assert text in [m.value for m in at.markdown]
+    assert f"{wco['points'][-1]['shared_share']:.0%} of their squared error" in text
+
+
 def answers_tab(eid: str):
     """The Result page of a run with its Answers tab open (it opens on the numbers)."""
     at = app_test({"run": eid}).run()
@@ -449,11 +466,11 @@ def test_result_answer_explorer(db, bon_run):
     assert table["copies"].sum() <= 16
     picks = at.dataframe[1].value
     assert list(picks["objective"][:3]) == ["mean", "wco", "uwo"]
-    assert len(at.get("plotly_chart")) == 2  # the curves and what the ensemble sees
+    assert len(at.get("plotly_chart")) == 1
     assert any("standardized globally, not per prompt" in c.value for c in at.caption)
     at.toggle(key=f"{key}_scatter").set_value(True).run()
     no_exceptions(at)
-    assert len(values(figure(at, 2)["data"][0]["x"])) == 4096  # every answer to the prompt
+    assert len(values(figure(at, 1)["data"][0]["x"])) == 4096  # every answer to the prompt
 
 
 def test_result_page_of_a_ppo_run(db, ppo_output):
@@ -479,7 +496,7 @@ def test_result_page_of_a_dpo_run(db, dpo_output):
     gold = trace(fig, curve["label"])
     assert gold["y"] == pytest.approx([p["gold"] for p in curve["points"]])
     label = curve["label"]
-    assert {t["name"] for t in fig["data"]} == {label, f"{label} · fit", f"{label} · peak"}
+    assert {t["name"] for t in fig["data"]} == {label, f"{label} · peak"}  # fits off by default
     assert any("no reward model" in c.value for c in at.caption)  # what DPO is, in one line
     epochs = figure(at, 1)  # the Numbers tab: gold and implicit accuracy by epoch
     acc = next(t for t in epochs["data"] if t["name"].startswith("implicit"))
@@ -612,6 +629,8 @@ def test_fitted_forms_are_shown_and_follow_the_lambda_slider(db, bon_run):
     result, _ = example()
     at = app_test({"run": bon_run}).run()
     no_exceptions(at)
+    assert not any(t["name"].endswith(" · fit") for t in figure(at)["data"])  # off by default
+    at.checkbox(key=f"r_{bon_run}_fits").check().run()
     fits = at.dataframe[1].value
     cols = ["curve", "form", "α", "α std error", "β", "β std error", "R²", "points"]
     assert list(fits.columns) == cols
