@@ -46,13 +46,33 @@ def launch(pw):
     return pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
 
 
-def open_ready(browser, url: str, charts: int, timeout_s: float = 60) -> tuple[object, float]:
-    """A fresh browser context on `url`; (page, seconds until it was ready)."""
-    page = browser.new_context(viewport=VIEWPORT).new_page()
+def open_ready(
+    browser, url: str, charts: int, timeout_s: float = 60, context=None
+) -> tuple[object, float]:
+    """A new page on `url` (in a fresh browser context, or in `context`: a return visit whose
+    assets are cached); (page, seconds until it was ready)."""
+    page, marks = open_timed(browser, url, charts, timeout_s, context)
+    return page, marks["ready"]
+
+
+def open_timed(browser, url: str, charts: int, timeout_s: float = 60, context=None):
+    """open_ready, with the seconds at which the page's shell was shown ("shell": Streamlit's
+    app root is in the page), its script finished ("script") and it was ready ("ready")."""
+    page = (context or browser.new_context(viewport=VIEWPORT)).new_page()
+    ms = timeout_s * 1000
     t0 = time.perf_counter()
     page.goto(url)
-    page.wait_for_function(READY_JS, arg=charts, timeout=timeout_s * 1000, polling="raf")
-    return page, time.perf_counter() - t0
+    page.wait_for_function("() => document.querySelector('[data-testid=stApp]')", timeout=ms)
+    shell = time.perf_counter() - t0
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=stApp]')"
+        ".getAttribute('data-test-script-state') === 'notRunning'",
+        timeout=ms,
+        polling="raf",
+    )
+    script = time.perf_counter() - t0
+    page.wait_for_function(READY_JS, arg=charts, timeout=ms, polling="raf")
+    return page, {"shell": shell, "script": script, "ready": time.perf_counter() - t0}
 
 
 def slider(page, label: str):
