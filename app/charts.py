@@ -14,7 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from app import escape
-from app.tables import CONVENTIONS, fits_frame, members_frame, summary_frame, x_key
+from app.tables import CONVENTIONS, fits_words, members_frame, members_words, summary_words, x_key
 from backend.fits import FORMS, predict
 
 OBJECTIVE_COLOURS = {"mean": "#1f77b4", "wco": "#d62728", "uwo": "#2ca02c"}
@@ -411,11 +411,13 @@ def report_html(title: str, result: dict, curves: list[dict], note: str = "") ->
         accuracy_figure(result),
     ]
     parts = [f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figs)]
-    tables = [("Headline numbers", summary_frame(result.get("summary")))]
-    fits = fits_frame(curves)
+    from app.describe import SINGLE_GROUP
+
+    tables = [("Headline numbers", summary_words(result.get("summary"), SINGLE_GROUP))]
+    fits = fits_words(curves)
     if not fits.empty:
         tables.append(("Fitted functional forms", fits))
-    tables.append(("Reward models", members_frame(result)))
+    tables.append(("Reward models", members_words(result)))
     body = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(CONVENTIONS)}</p>"]
     if note:
         body.append(f"<p><em>{html.escape(note)}</em></p>")

@@ -150,7 +150,9 @@ def takeaway(curves: list[dict], lead: str = "") -> str:
     """A chart title that states what its curves show, from their numbers: how much of the gold
     each one gained by its peak it loses again by its last point (backend.summary's
     overoptimization, as a percentage). Single members shown one by one count as their
-    average. `lead` ("UWO at λ = 1: ") starts the title."""
+    average. `lead` ("UWO at λ = 1: ") starts the title. Curve names are escaped for plotly;
+    the one line break is plotly's <br>."""
+    from app.escape import plotly as escaped
     from backend.summary import average_points, curve_stats
 
     shown = [c for c in curves if c["points"]]
@@ -167,11 +169,11 @@ def takeaway(curves: list[dict], lead: str = "") -> str:
     for name, pts in named:
         s = curve_stats(pts, x)
         if s["gold_peak"] - s["gold_start"] <= 0:
-            parts.append(f"{name} never rises")
+            parts.append(f"{escaped(name)} never rises")
         else:
-            parts.append(f"{name} {100 * s['overoptimization']:.0f}%")
+            parts.append(f"{escaped(name)} {100 * s['overoptimization']:.0f}%")
     head = f"share of the gain up to the peak (★) lost by {x} = {last:,}:"
-    head = f"{lead}{head}" if lead else head[0].upper() + head[1:]
+    head = f"{escaped(lead)}{head}" if lead else head[0].upper() + head[1:]
     return f"{head}<br>" + " · ".join(parts)
 
 

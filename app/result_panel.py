@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app import charts, escape, store
+from app import charts, store
 from app.answers import disagreement, explore_prompt, picks_by_objective
 from app.describe import SINGLE_GROUP, config_summary, errors_sentence, gold_units, takeaway
 from app.escape import md
@@ -201,7 +201,7 @@ def curves_section(
             show_proxy=view["proxy"],
             show_fits=view["fits"],
             show_se=view["se"],
-            title=escape.plotly(takeaway(curves)),
+            title=takeaway(curves),
         )
         st.plotly_chart(fig, key=f"{key}_chart", config={"displaylogo": False})
     return curves, view

@@ -113,3 +113,18 @@ def test_noise_and_methods_sentences(noisy):
     s = curve_stats(ppo["points"], "step")
     text = lessons.methods_sentence([("PPO", ppo)])
     assert f"peaks at {s['gold_peak']:+.2f} (KL {s['kl_at_peak']:.1f} nats)" in text
+
+
+def test_the_chart_title_states_each_curves_loss(noisy):
+    from app.describe import takeaway
+
+    curves = [lessons.singles_group(noisy), noisy.curve("mean"), noisy.curve("wco")]
+    title = takeaway(curves, "UWO at λ = 0.5: ")
+    assert title.startswith(
+        "UWO at λ = 0.5: share of the gain up to the peak (★) lost by n = 4,096"
+    )
+    for name, c in (("single members", curves[0]), ("mean", curves[1]), ("WCO", curves[2])):
+        lost = curve_stats(c["points"], "n")["overoptimization"]
+        assert f"{name} {100 * lost:.0f}%" in title
+    odd = {**noisy.curve("mean"), "objective": "method", "label": "<b>x</b>"}
+    assert "&lt;b&gt;x&lt;/b&gt;" in takeaway([odd])  # names are text, not plotly HTML
