@@ -179,7 +179,7 @@ def curves_figure(
                     )
                 )
     _layout(fig, x, "standardized reward (initial policy: 0)", title)
-    fig.update_layout(legend_title_text="solid: gold · dashed: proxy")
+    fig.update_layout(legend_title_text="solid: gold · dashed: proxy" if show_proxy else "gold")
     return fig
 
 
