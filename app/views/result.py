@@ -71,17 +71,28 @@ if exp is None:
 
 title = exp["name"] or f"Run {eid}"
 st.title(md(title))
-share_box = st.empty()  # filled once the view on screen is known (after the chart's controls)
-st.caption("Share link of this view (run, λ, members, curves, axis): copy it at the box's right.")
 status = exp["status"]
+SHARE = "Share link of this view (run, λ, members, curves, axis): copy it at the box's right."
 
 
-def show_view(view: View | None) -> None:
+def share_box():
+    """The box of the share link (filled by show_view once the view on screen is known)."""
+    box = st.empty()
+    st.caption(SHARE)
+    return box
+
+
+def show_view(view: View | None, box) -> None:
     """The address bar and the share box hold the view on screen (app/view_state.py)."""
     query = merged_query(st.query_params.to_dict(), view or View())
     if query != st.query_params.to_dict():
         st.query_params.from_dict(query)
-    share_box.code(share_link(store.app_root(), "/", query), language=None)
+    box.code(share_link(store.app_root(), "/", query), language=None)
+
+
+finished = status not in (*store.ACTIVE, "failed", "cancelled") and exp["result"] is not None
+if not finished:
+    show_view(None, share_box())
 
 
 @st.fragment(run_every=POLL_S if status in store.ACTIVE else None)
@@ -104,7 +115,6 @@ def progress() -> None:
         st.rerun(scope="fragment")
 
 
-shown = None  # the view of a finished result's chart
 if status in store.ACTIVE:
     st.caption(md(config_summary(exp["config"])))
     st.info(
@@ -145,19 +155,26 @@ else:
         )
     K = len(exp["result"].get("reward_models") or []) or None
     link = read_view(st.query_params.to_dict(), members_total=K)
-    for problem in link.problems:
-        st.caption(f"This link's view could not be read in full: {md(problem)}; shown as run.")
-    try:
-        shown = render_result(
-            exp["result"], arrays, key=f"r_{eid}", title=f"Goodhart Lab · {title}", link=link
-        )
-    except Exception:  # a malformed stored result: say so instead of a traceback
-        store.log.exception("cannot draw the result of %s", eid)
-        st.error("This result could not be drawn: its stored data is malformed.")
+
+    @st.fragment
+    def panel() -> None:
+        """The share box and the result: a knob reruns this part only."""
+        box, shown = share_box(), None
+        for problem in link.problems:
+            st.caption(f"This link's view could not be read in full: {md(problem)}; shown as run.")
+        try:
+            shown = render_result(
+                exp["result"], arrays, key=f"r_{eid}", title=f"Goodhart Lab · {title}", link=link
+            )
+        except Exception:  # a malformed stored result: say so instead of a traceback
+            store.log.exception("cannot draw the result of %s", eid)
+            st.error("This result could not be drawn: its stored data is malformed.")
+        show_view(shown, box)
+
+    panel()
     st.page_link(
         PAGES["compare"].file,
         label="Compare with other runs",
         icon=":material/compare_arrows:",
         query_params={"compare": eid},
     )
-show_view(shown)
