@@ -3,7 +3,7 @@ an objective picks, their gold and every member's score). Shape letters: P promp
 prompt, K members, T answer tokens.
 
 No Streamlit here and no new math: objectives come from backend.objectives, answers are read with
-backend.worlds.base.decode_tokens.
+backend.worlds.text.decode_tokens.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from backend.objectives import Objective
-from backend.worlds.base import decode_tokens
+from backend.worlds.text import decode_tokens
 
 
 def _text(arrays: dict, prompt: int, answer: int) -> str:

@@ -14,7 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from app import escape
-from app.tables import CONVENTIONS, fits_frame, members_frame, summary_frame, x_key
+from app.tables import CONVENTIONS, fits_words, members_frame, members_words, summary_words, x_key
 from backend.fits import FORMS, predict
 
 OBJECTIVE_COLOURS = {"mean": "#1f77b4", "wco": "#d62728", "uwo": "#2ca02c"}
@@ -23,7 +23,9 @@ MEMBER_COLOURS = ["#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17bec
 RUN_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b"]
 OBJECTIVE_DASHES = {"mean": "solid", "wco": "dash", "uwo": "dot", "single": "dashdot"}
 METHOD_MARKERS = {"bon": "circle", "ppo": "square", "dpo": "diamond"}  # Compare: marker = method
+SINGLE_GROUP_COLOUR = "#555555"  # single members drawn as one average with a band
 X_TITLES = {
+    "n": "n: answers drawn per prompt, best of them kept (log scale)",
     "kl": "KL(π ‖ π_init) (nats; best-of-n: the bound log n − (n−1)/n)",
     "sqrt_kl": "√KL (nats^½; best-of-n: of the bound)",
     "kl_exact": "exact KL(best-of-n ‖ sampled answers) (nats)",
@@ -32,6 +34,8 @@ FIG_HEIGHT = 460
 
 
 def objective_colour(curve: dict) -> str:
+    if curve["objective"] == "single" and "group_size" in curve:
+        return SINGLE_GROUP_COLOUR
     if curve["objective"] == "single":
         return MEMBER_COLOURS[int(curve.get("member") or 0) % len(MEMBER_COLOURS)]
     if curve.get("method") == "dpo":
@@ -49,6 +53,8 @@ def _xs(points: list[dict], x: str) -> list[float]:
     other methods have one KL, measured on their own samples, which stands in for it)."""
     if x == "sqrt_kl":
         return [math.sqrt(max(p["kl"], 0.0)) for p in points]
+    if x == "n":
+        return [p["n"] for p in points]
     if x == "kl_exact":
         return [p.get("kl_exact", p["kl"]) for p in points]
     return [p["kl"] for p in points]
@@ -82,9 +88,13 @@ def curves_figure(
     show_se: bool = False,
     title: str | None = None,
     colours: list[str] | None = None,
+    show_band: bool = True,
+    mark_peak: bool = True,
 ) -> go.Figure:
-    """Gold (solid) and proxy (dashed) against KL or sqrt KL, one colour per objective (or, with
-    `colours`, the i-th curve in colours[i]: a sweep of one method)."""
+    """Gold (solid) and proxy (dashed) against KL, sqrt KL or n, one colour per objective (or,
+    with `colours`, the i-th curve in colours[i]: a sweep of one method). A group curve
+    (backend.summary.group_curve: the single members as one) is drawn with its band (lowest to
+    highest member); each curve's gold peak is marked with a star, except single members'."""
     fig = go.Figure()
     for i, c in enumerate(curves):
         pts = c["points"]
@@ -93,7 +103,10 @@ def curves_figure(
         xk = x_key(c)
         xs = _xs(pts, x)
         colour = colours[i % len(colours)] if colours else objective_colour(c)
-        single = c["objective"] == "single"
+        # Single members are thin lines beside the ensemble's; alone (or averaged) they are not.
+        single = c["objective"] == "single" and "group_size" not in c and len(curves) > 1
+        if show_band and all("gold_lo" in p for p in pts):
+            band_trace(fig, xs, pts, colour, c["label"])
         width = 1.5 if single else 3
         custom = [[p.get(xk), p["kl"]] for p in pts]
         hover = f"{xk}=%{{customdata[0]}}<br>KL=%{{customdata[1]:.3f}}<br>%{{y:.3f}}"
@@ -130,8 +143,25 @@ def curves_figure(
                     hovertemplate=hover + "<extra>%{fullData.name}</extra>",
                 )
             )
+        if mark_peak and not single:
+            j = max(range(len(pts)), key=lambda k: pts[k]["gold"])
+            fig.add_trace(
+                go.Scatter(
+                    x=[xs[j]],
+                    y=[pts[j]["gold"]],
+                    mode="markers",
+                    name=f"{c['label']} · peak",
+                    legendgroup=c["label"],
+                    showlegend=False,
+                    marker={"symbol": "star", "size": 14, "color": colour, "line": {"width": 1}},
+                    hovertemplate=f"peak of {escape.plotly(c['label'])}: gold %{{y:.2f}} at "
+                    f"{xk} = {pts[j].get(xk)}<extra></extra>",
+                )
+            )
         fit = c.get("fit")
-        if show_fits and isinstance(fit, dict) and x != "kl_exact":  # fitted against the bound
+        if (
+            show_fits and isinstance(fit, dict) and x not in ("kl_exact", "n")
+        ):  # fitted on the bound
             kls = np.array([p["kl"] for p in pts])
             d = np.linspace(0.0, math.sqrt(max(kls.max(), 0.0)), 60)
             y = fit_line(fit, d)
@@ -149,8 +179,26 @@ def curves_figure(
                     )
                 )
     _layout(fig, x, "standardized reward (initial policy: 0)", title)
-    fig.update_layout(legend_title_text="solid: gold · dashed: proxy")
+    fig.update_layout(legend_title_text="solid: gold · dashed: proxy" if show_proxy else "gold")
     return fig
+
+
+def band_trace(fig: go.Figure, xs: list[float], pts: list[dict], colour: str, label: str) -> None:
+    """The band of a group curve: from its lowest to its highest member's gold, filled."""
+    rgb = tuple(int(colour.lstrip("#")[k : k + 2], 16) for k in (0, 2, 4))
+    fill = f"rgba({rgb[0]},{rgb[1]},{rgb[2]},0.15)"
+    common = {"legendgroup": label, "showlegend": False, "hoverinfo": "skip", "mode": "lines"}
+    fig.add_trace(
+        go.Scatter(
+            x=xs, y=[p["gold_hi"] for p in pts], line={"width": 0}, name=f"{label} · hi", **common
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=xs, y=[p["gold_lo"] for p in pts], line={"width": 0}, fill="tonexty",
+            fillcolor=fill, name=f"{label} · band", **common,
+        )
+    )  # fmt: skip
 
 
 def compare_figure(
@@ -343,13 +391,15 @@ def disagreement_figure(df, picked_gold: float | None = None) -> go.Figure:
 def _layout(fig: go.Figure, x: str, ytitle: str, title: str | None) -> None:
     fig.update_layout(
         height=FIG_HEIGHT,
-        title=title,
+        title={"text": title, "font": {"size": 15}} if title else None,
         xaxis_title=X_TITLES.get(x, x),
         yaxis_title=ytitle,
         legend={"groupclick": "togglegroup"},
-        margin={"l": 10, "r": 10, "t": 40 if title else 20, "b": 10},
+        margin={"l": 10, "r": 10, "t": 50 if title else 20, "b": 10},
         hovermode="closest",
     )
+    if x == "n":
+        fig.update_xaxes(type="log", dtick=math.log10(2) * 2)
 
 
 def report_html(title: str, result: dict, curves: list[dict], note: str = "") -> str:
@@ -361,11 +411,13 @@ def report_html(title: str, result: dict, curves: list[dict], note: str = "") ->
         accuracy_figure(result),
     ]
     parts = [f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figs)]
-    tables = [("Headline numbers", summary_frame(result.get("summary")))]
-    fits = fits_frame(curves)
+    from app.describe import SINGLE_GROUP
+
+    tables = [("Headline numbers", summary_words(result.get("summary"), SINGLE_GROUP))]
+    fits = fits_words(curves)
     if not fits.empty:
         tables.append(("Fitted functional forms", fits))
-    tables.append(("Reward models", members_frame(result)))
+    tables.append(("Reward models", members_words(result)))
     body = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(CONVENTIONS)}</p>"]
     if note:
         body.append(f"<p><em>{html.escape(note)}</em></p>")

@@ -132,3 +132,61 @@ def errors_sentence(curves: list[dict], ensemble: dict | None) -> str:
             f"{ensemble['averaging_ceiling']:.0%} of one member's error variance."
         )
     return text
+
+
+SINGLE_GROUP = "single members (average)"  # the single members drawn as one line with a band
+
+
+def _short(curve: dict) -> str:
+    label = curve["label"]
+    if curve["objective"] in ("mean", "wco"):
+        return label.upper() if curve["objective"] == "wco" else label
+    if curve["objective"] == "uwo" and curve.get("lambda") is not None:
+        return f"UWO (λ={curve['lambda']:g})"
+    return label
+
+
+def takeaway(curves: list[dict], lead: str = "") -> str:
+    """A chart title that states what its curves show, from their numbers: how much of the gold
+    each one gained by its peak it loses again by its last point (backend.summary's
+    overoptimization, as a percentage). Single members shown one by one count as their
+    average. `lead` ("UWO at λ = 1: ") starts the title. Curve names are escaped for plotly;
+    the one line break is plotly's <br>."""
+    from app.escape import plotly as escaped
+    from backend.summary import average_points, curve_stats
+
+    shown = [c for c in curves if c["points"]]
+    if not shown:
+        return ""
+    singles = [c for c in shown if c["objective"] == "single" and "group_size" not in c]
+    rest = [c for c in shown if c not in singles]
+    named = [("single members", average_points(singles))] if len(singles) > 1 else []
+    named += [(_short(c), c["points"]) for c in singles if len(singles) == 1]
+    named += [("single members" if "group_size" in c else _short(c), c["points"]) for c in rest]
+    x = "step" if "step" in shown[0]["points"][0] else "n"
+    last = max(c["points"][-1][x] for c in shown)
+    parts = []
+    for name, pts in named:
+        s = curve_stats(pts, x)
+        if s["gold_peak"] - s["gold_start"] <= 0:
+            parts.append(f"{escaped(name)} never rises")
+        else:
+            parts.append(f"{escaped(name)} {100 * s['overoptimization']:.0f}%")
+    head = f"share of the gain up to the peak (★) lost by {x} = {last:,}:"
+    head = f"{escaped(lead)}{head}" if lead else head[0].upper() + head[1:]
+    return f"{head}<br>" + " · ".join(parts)
+
+
+def gold_units(result: dict) -> str:
+    """What an answer's gold number means, from the result's normalization (backend/experiment:
+    one mean and std over all P*N answers of the initial policy, every prompt together)."""
+    norm = (result.get("normalization") or {}).get("gold") or {}
+    if "mean" not in norm or "std" not in norm:
+        return "Gold is standardized over the initial policy's answers."
+    return (
+        f"Gold is standardized globally, not per prompt: one mean ({norm['mean']:.2f} points) "
+        f"and one population std ({norm['std']:.2f} points) over all answers of the initial "
+        "policy to every prompt, so 0 is its average answer and +1 is one std "
+        f"({norm['std']:.2f} points of the world's gold reward) better; an answer's gold in "
+        "points = gold × std + mean."
+    )

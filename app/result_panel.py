@@ -8,24 +8,26 @@ import streamlit as st
 
 from app import charts, store
 from app.answers import disagreement, explore_prompt, picks_by_objective
-from app.describe import config_summary, errors_sentence
+from app.describe import SINGLE_GROUP, config_summary, errors_sentence, gold_units, takeaway
 from app.escape import md
 from app.tables import (
     CONVENTIONS,
-    fits_frame,
-    members_frame,
+    fits_words,
+    members_words,
     method_of,
     result_json,
     sample_steps,
     samples_frame,
-    summary_frame,
+    summary_words,
 )
+from app.view_state import View
 from backend.export import curves_csv
 from backend.objectives import Objective
-from backend.summary import summarize_curves
+from backend.summary import group_curve, summarize_curves
 
 X_OPTIONS = {"KL": "kl", "√KL": "sqrt_kl"}
 EXACT_KL = {"exact KL": "kl_exact"}  # best-of-n only: the bound's exact value on these samples
+N_AXIS = {"n": "n"}  # best-of-n only: the number of answers drawn
 METHOD_CAPTIONS = {
     "ppo": "PPO: each objective and KL penalty is its own training run.",
     "dpo": "Direct alignment: no reward model; the policy learns from the preference pairs "
@@ -35,17 +37,59 @@ METHOD_CAPTIONS = {
 LAMBDA_MAX = 5.0
 LAMBDA_STEP = 0.05
 AHEAD_STEPS = 2  # UWO is computed ahead for lambdas up to this many slider steps away
+ENSEMBLE = ["mean", "wco", "uwo"]
+DEFAULT_SHOW = frozenset({"proxy"})  # toggles on by default (view_state.TOGGLES): few lines
 
 
-def curve_controls(result: dict, arrays: dict | None, key: str) -> tuple[list[dict], dict]:
-    """The chart's controls (drawn in the current container) and the curves they ask for,
-    recomputed for best-of-n when lambda or the members differ from the stored run.
-    Returns (curves, view options)."""
+def seed_widgets(values: dict) -> None:
+    """Widget values from the link, set once per session before the widgets are drawn (a
+    widget then keeps what the user does with it)."""
+    for k, v in values.items():
+        if k not in st.session_state:
+            st.session_state[k] = v
+
+
+def x_options(result: dict, arrays: dict | None) -> dict[str, str]:
     stored = result["curves"]
-    bon = method_of(result) == "bon" and arrays is not None
     options = dict(X_OPTIONS)
     if stored and stored[0]["points"] and "kl_exact" in stored[0]["points"][0]:
         options.update(EXACT_KL)
+    if method_of(result) == "bon":
+        options.update(N_AXIS)
+    return options
+
+
+def single_group(curves: list[dict]) -> list[dict]:
+    """Single members as one average curve with a band (two or more of them), the rest as is."""
+    singles = [c for c in curves if c["objective"] == "single"]
+    if len(singles) < 2:
+        return curves
+    rest = [c for c in curves if c["objective"] != "single"]
+    return [group_curve(singles, SINGLE_GROUP), *rest]
+
+
+def curve_controls(
+    result: dict, arrays: dict | None, key: str, link: View | None = None
+) -> tuple[list[dict], dict]:
+    """The chart's controls (drawn in the current container, first values from `link`, the view
+    in the page's address) and the curves they ask for, recomputed for best-of-n when lambda or
+    the members differ from the stored run. Returns (curves, view options); view["link"] is
+    the View on screen, for the address and the share link."""
+    link = link or View()
+    stored = result["curves"]
+    bon = method_of(result) == "bon" and arrays is not None
+    options = x_options(result, arrays)
+    by_value = {v: k for k, v in options.items()}
+    show = link.show if link.show is not None else DEFAULT_SHOW
+    seed_widgets(
+        {
+            f"{key}_x": by_value.get(link.x or "kl", "KL"),
+            f"{key}_proxy": "proxy" in show,
+            f"{key}_fits": "fits" in show,
+            f"{key}_se": "se" in show,
+            f"{key}_each": "singles" in show,
+        }
+    )
     x = st.radio(
         "x axis",
         list(options),
@@ -53,18 +97,28 @@ def curve_controls(result: dict, arrays: dict | None, key: str) -> tuple[list[di
         key=f"{key}_x",
         help="Best-of-n's KL: log n − (n−1)/n is an upper bound, exact only when no two sampled "
         "answers are equal; exact KL merges equal answers (Beirami et al. 2024). Fits use the "
-        "bound.",
+        "bound. n: the number of answers drawn per prompt (log scale).",
     )
     view = {"x": options[x]}
+    out = View(x=options[x] if options[x] != "kl" else None)
     curves = stored
     if bon:
         K = arrays["proxy"].shape[-1]
         stored_lam = float(result["config"]["bon"]["uwo_lambda"])
+        top = max(LAMBDA_MAX, stored_lam, link.lam or 0.0)
+        picked_link = link.objectives or ("single", *ENSEMBLE)
+        seed_widgets(
+            {
+                f"{key}_lam": float(link.lam if link.lam is not None else stored_lam),
+                f"{key}_members": list(link.members or range(K)),
+                f"{key}_curves": [o for o in ENSEMBLE if o in picked_link],
+                f"{key}_singles": "single" in picked_link,
+            }
+        )
         lam = st.slider(
             "UWO λ (population variance)",
             0.0,
-            max(LAMBDA_MAX, stored_lam),
-            value=stored_lam,
+            top,
             step=LAMBDA_STEP,
             key=f"{key}_lam",
             help="UWO = mean − λ·Var over members. The curves are recomputed from the stored "
@@ -74,7 +128,6 @@ def curve_controls(result: dict, arrays: dict | None, key: str) -> tuple[list[di
             "ensemble members",
             list(range(K)),
             selection_mode="multi",
-            default=list(range(K)),
             format_func=lambda m: f"#{m}",
             key=f"{key}_members",
             help="Mean, WCO and UWO over these members only.",
@@ -83,7 +136,7 @@ def curve_controls(result: dict, arrays: dict | None, key: str) -> tuple[list[di
             st.warning("Pick at least one member; showing all of them.")
             members = list(range(K))
         # The other slider values within AHEAD_STEPS of this one, nearest first.
-        grid = np.arange(0.0, max(LAMBDA_MAX, stored_lam) + LAMBDA_STEP / 2, LAMBDA_STEP)
+        grid = np.arange(0.0, top + LAMBDA_STEP / 2, LAMBDA_STEP)
         steps = np.abs(grid - lam) / LAMBDA_STEP
         grid = grid[(steps > 0.5) & (steps < AHEAD_STEPS + 0.5)]
         grid = sorted(grid, key=lambda a: abs(a - lam))
@@ -94,15 +147,17 @@ def curve_controls(result: dict, arrays: dict | None, key: str) -> tuple[list[di
         view.update(lam=float(lam), members=sorted(members))
         # Choices that stay the same while λ (in UWO's label) and the members change.
         picked = st.pills(
-            "ensemble objectives",
-            ["mean", "wco", "uwo"],
-            selection_mode="multi",
-            default=["mean", "wco", "uwo"],
-            key=f"{key}_curves",
+            "ensemble objectives", ENSEMBLE, selection_mode="multi", key=f"{key}_curves"
         )
-        if st.checkbox("single members", value=True, key=f"{key}_singles"):
+        if st.checkbox("single members", key=f"{key}_singles"):
             picked = [*picked, "single"]
         chosen = [c for c in curves if c["objective"] in picked]
+        order = [o for o in ("single", *ENSEMBLE) if o in picked]
+        out = out.with_(
+            lam=float(lam) if abs(lam - stored_lam) > 1e-9 else None,
+            members=members_key if len(members_key) != K else None,
+            objectives=tuple(order) if set(order) != {"single", *ENSEMBLE} else None,
+        )
     else:
         st.caption(METHOD_CAPTIONS.get(method_of(result), ""))
         labels = [c["label"] for c in curves]
@@ -112,36 +167,59 @@ def curve_controls(result: dict, arrays: dict | None, key: str) -> tuple[list[di
         chosen = [c for c in curves if c["label"] in picked]
     view["changed"] = curves is not stored
     view["curves"] = curves  # every curve at this lambda and these members, shown or not
+    toggles = set()
+    if sum(c["objective"] == "single" for c in chosen) > 1:
+        if st.checkbox("each single member as its own line", key=f"{key}_each"):
+            toggles.add("singles")
+        else:
+            chosen = single_group(chosen)
     view["proxy"] = any(charts.has_proxy(c["points"]) for c in curves) and st.checkbox(
-        "proxy (dashed)", value=True, key=f"{key}_proxy"
+        "proxy (dashed)", key=f"{key}_proxy"
     )
     view["fits"] = any("fit" in c for c in curves) and st.checkbox(
-        "fitted forms (dotted)", value=True, key=f"{key}_fits"
+        "fitted forms (dotted)", key=f"{key}_fits"
     )
-    view["se"] = st.checkbox("gold ± standard error", value=False, key=f"{key}_se")
+    view["se"] = st.checkbox("gold ± standard error", key=f"{key}_se")
+    toggles |= {t for t in ("proxy", "fits", "se") if st.session_state.get(f"{key}_{t}")}
+    if "singles" not in toggles and st.session_state.get(f"{key}_each"):
+        toggles.add("singles")  # the box is hidden (one single member shown), its value kept
+    view["link"] = out.with_(show=frozenset(toggles) if toggles != DEFAULT_SHOW else None)
     return chosen, view
 
 
-def curves_section(result: dict, arrays: dict | None, key: str) -> tuple[list[dict], dict]:
-    """The chart with its controls at its right."""
+def curves_section(
+    result: dict, arrays: dict | None, key: str, link: View | None = None
+) -> tuple[list[dict], dict]:
+    """The chart with its controls at its right; its title says what the curves show."""
     chart, controls = st.columns([3, 1])
     with controls:
-        curves, view = curve_controls(result, arrays, key)
+        curves, view = curve_controls(result, arrays, key, link)
     with chart:
         fig = charts.curves_figure(
-            curves, view["x"], show_proxy=view["proxy"], show_fits=view["fits"], show_se=view["se"]
+            curves,
+            view["x"],
+            show_proxy=view["proxy"],
+            show_fits=view["fits"],
+            show_se=view["se"],
+            title=takeaway(curves),
         )
         st.plotly_chart(fig, key=f"{key}_chart", config={"displaylogo": False})
-    errors_section(result, view, key)
     return curves, view
+
+
+def has_errors(view: dict) -> bool:
+    """Whether the curves carry the shared-error diagnostics (best-of-n results that have them)."""
+    return any(
+        c["points"] and "shared_error" in c["points"][0]
+        for c in view["curves"]
+        if c["objective"] != "single"
+    )
 
 
 def errors_section(result: dict, view: dict, key: str) -> None:
     """What the ensemble can see (best-of-n): the members' shared error and their spread at the
     kept answer, beside one sentence that reads them."""
     ensemble_curves = [c for c in view["curves"] if c["objective"] != "single"]
-    if not any(c["points"] and "shared_error" in c["points"][0] for c in ensemble_curves):
-        return
     chart, words = st.columns([3, 1])
     with chart:
         fig = charts.errors_figure(ensemble_curves, view["x"])
@@ -161,12 +239,18 @@ def numbers(result: dict, view: dict) -> None:
     changed = view["changed"]
     summary = summarize_curves(view["curves"]) if changed else result.get("summary")
     st.markdown(
-        f"**Headline numbers** ({'at the λ and members chosen above' if changed else 'as run'}; "
-        "overoptimization = the fraction of the gold gained by the peak that is lost again by "
-        "the last point; single_avg = the single members averaged pointwise)"
+        f"**Headline numbers** ({'at the λ and members chosen above' if changed else 'as run'}). "
+        "Gold and proxy in std units of the initial policy's answers (its average answer: 0). "
+        "*Peak gain lost by the end*: of the gold a curve gained from its start to its peak, "
+        "the share it loses again by its last point (0%: it holds its peak; 100%: back where "
+        f"it started; over 100%: below it). *{SINGLE_GROUP}*: the single members averaged "
+        "point by point."
     )
-    st.dataframe(summary_frame(summary).round(3), width="stretch")
-    fits = fits_frame(view["curves"])
+    table = summary_words(summary, SINGLE_GROUP)
+    lost = "peak gain lost by the end (%)"
+    config = {lost: st.column_config.NumberColumn(format="%.0f%%")} if lost in table else {}
+    st.dataframe(table.round(3), width="stretch", column_config=config)
+    fits = fits_words(view["curves"])
     if not fits.empty:
         which = "at the λ and members chosen above" if changed else "as run"
         st.markdown(
@@ -218,10 +302,10 @@ def members(result: dict) -> None:
         st.plotly_chart(charts.accuracy_figure(result), config={"displaylogo": False})
         if any(m.get("heldout_loss") for m in result.get("reward_models") or []):
             st.plotly_chart(charts.losses_figure(result), config={"displaylogo": False})
-    c2.dataframe(members_frame(result).round(4), width="stretch", hide_index=True)
+    c2.dataframe(members_words(result).round(4), width="stretch", hide_index=True)
 
 
-def bon_explorer(arrays: dict, view: dict, key: str) -> None:
+def bon_explorer(arrays: dict, view: dict, key: str, result: dict | None = None) -> None:
     """Best-of-n made visible for one prompt: the top answers under an objective, their gold and
     every member's standardized score."""
     from backend.best_of_n import bon_ns
@@ -243,7 +327,8 @@ def bon_explorer(arrays: dict, view: dict, key: str) -> None:
         f"{f' (λ={lam:g})' if name == 'uwo' else ''} over members "
         + ", ".join(f"#{m}" for m in mem)
         + ". Rank 1 is what best-of-n returns for this draw; copies: how often it was drawn; "
-        "r0, r1, …: the members' standardized scores; spread: their population std."
+        "r0, r1, …: the members' standardized scores; spread: their population std. "
+        + gold_units(result or {})
     )
     table = explore_prompt(arrays, p, name, lam, mem, n, seed)
     numbers = {c: st.column_config.NumberColumn(format="%.2f") for c in table.columns[3:]}
@@ -332,21 +417,32 @@ def downloads(title: str, result: dict, curves: list[dict], key: str, changed: b
 
 
 def render_result(
-    result: dict, arrays: dict | None, key: str, title: str, first_tab: str = "Numbers"
-) -> None:
-    """Everything about one finished result. Only the open tab is computed and sent; the
-    answer explorer costs about half a second more in the browser, so the Result page opens on
-    the numbers and the Learn page on the answers."""
+    result: dict,
+    arrays: dict | None,
+    key: str,
+    title: str,
+    first_tab: str = "Numbers",
+    link: View | None = None,
+) -> View:
+    """Everything about one finished result, its controls first set from `link` (the view in
+    the page's address). Only the open tab is computed and sent; the answer explorer costs
+    about half a second more in the browser, so the Result page opens on the numbers. Returns
+    the View on screen (for the address and the share link)."""
     st.caption(md(config_summary(result.get("config", {}))))
-    curves, view = curves_section(result, arrays, key)
+    _, view = curves_section(result, arrays, key, link)
     st.caption(CONVENTIONS)
-    names = ["Numbers", "Answers", "Reward models", "Config", "Download"]
+    errors = has_errors(view)
+    names = ["Numbers", "Answers", *(["What the ensemble sees"] if errors else [])]
+    names += ["Reward models", "Config", "Download"]
     tabs = st.tabs(names, key=f"{key}_tab", on_change="rerun", default=first_tab)
     tabs = dict(zip(names, tabs, strict=True))
+    if errors and tabs["What the ensemble sees"].open:
+        with tabs["What the ensemble sees"]:
+            errors_section(result, view, key)
     if tabs["Answers"].open:
         if method_of(result) == "bon" and arrays is not None:
             with tabs["Answers"]:
-                bon_explorer(arrays, view, key)
+                bon_explorer(arrays, view, key, result)
         elif method_of(result) == "bon":
             tabs["Answers"].info("The score matrix of this run is not available.")
         else:
@@ -370,4 +466,5 @@ def render_result(
             c2.json({**result.get("versions", {}), "device": result.get("device")}, expanded=False)
     if tabs["Download"].open:
         with tabs["Download"]:
-            downloads(title, result, curves, key, view["changed"])
+            downloads(title, result, view["curves"], key, view["changed"])
+    return view["link"]

@@ -169,6 +169,13 @@ class CurveCache:
                 self._curves.popitem(last=False)
         return curve
 
+    def put(self, key: tuple, curve: dict) -> None:
+        """Store a curve computed elsewhere (a shipped example's precomputed lambda grid)."""
+        with self._lock:
+            self._curves[key] = curve
+            while len(self._curves) > self.size:
+                self._curves.popitem(last=False)
+
     def ahead(self, keys: list[tuple], arrays: dict, delay_s: float = 0.0) -> None:
         """Compute keys in this order in a background thread, after delay_s (the page that
         asked is sent first)."""
@@ -307,3 +314,27 @@ def parse_ids(text: str | None) -> tuple[list[str], list[str]]:
         else:
             bad.append(piece)
     return good, bad
+
+
+# ---- the Learn page's shipped examples (app/examples.py) ---------------------------------------
+
+
+@st.cache_resource(show_spinner=False)
+def shipped(name: str):
+    """The shipped example NAME (app.examples.Example), or None; its precomputed UWO curves are
+    put in the curve cache under the key `example_key(name)`, so the lambda slider of a page
+    showing it finds every slider value computed."""
+    from app.examples import load
+
+    ex = load(name)
+    if ex is not None and ex.arrays is not None:
+        K = ex.arrays["proxy"].shape[-1]
+        cache = curve_cache()
+        for lam, curve in ex.uwo.items():
+            cache.put((example_key(name), "uwo", lam, tuple(range(K))), curve)
+    return ex
+
+
+def example_key(name: str) -> str:
+    """The curve cache's key of a shipped example (a run's key is its page key)."""
+    return f"example_{name}"

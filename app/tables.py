@@ -139,3 +139,58 @@ def samples_frame(samples: list[dict], step: int | None = None) -> pd.DataFrame:
 
 def sample_steps(samples: list[dict]) -> list[int]:
     return sorted({s["step"] for s in samples if "step" in s})
+
+
+# ---- the same tables in words, for the pages ---------------------------------------------------
+
+SUMMARY_WORDS = {
+    "gold_start": "gold at the start",
+    "gold_peak": "peak gold",
+    "n_at_peak": "n at the peak",
+    "step_at_peak": "step at the peak",
+    "epoch_at_peak": "epoch at the peak",
+    "kl_at_peak": "KL at the peak (nats)",
+    "gold_final": "gold at the end",
+    "proxy_final": "proxy at the end",
+    "overoptimization": "peak gain lost by the end (%)",
+}
+FIT_WORDS = {
+    "form": "form",
+    "alpha": "α",
+    "alpha_se": "α std error",
+    "beta": "β",
+    "beta_se": "β std error",
+    "r2": "R²",
+    "n_points": "points",
+    "reason": "why no fit",
+}
+MEMBER_WORDS = {
+    "member": "member",
+    "heldout_acc_gold": "held-out accuracy (clean labels)",
+    "final_train_loss": "training loss (last epoch)",
+    "final_heldout_loss": "held-out loss (last epoch)",
+    "near_chance": "near chance",
+    "raw_mean": "raw score mean",
+    "raw_std": "raw score std",
+}
+
+
+def summary_words(summary: dict | None, single_label: str) -> pd.DataFrame:
+    """summary_frame in words: plain column names, the share of the peak gain lost as a
+    percentage, and the single members' average under `single_label`."""
+    df = summary_frame(summary)
+    if df.empty:
+        return df
+    if "overoptimization" in df.columns:
+        df["overoptimization"] = 100.0 * df["overoptimization"].astype(float)
+    df = df.rename(index={"single_avg": single_label}, columns=SUMMARY_WORDS)
+    df.index.name = "curve"
+    return df
+
+
+def fits_words(curves: list[dict]) -> pd.DataFrame:
+    return fits_frame(curves).rename(columns=FIT_WORDS)
+
+
+def members_words(result: dict) -> pd.DataFrame:
+    return members_frame(result).rename(columns=MEMBER_WORDS)

@@ -50,6 +50,31 @@ def average_points(curves: list[dict]) -> list[dict]:
     return out
 
 
+def band_points(curves: list[dict]) -> list[dict]:
+    """average_points, and per point the band of the curves around it: gold_lo and gold_hi (the
+    lowest and highest gold), gold_sd (their population std), and proxy_lo, proxy_hi where every
+    curve has a proxy. One line with a band for a group of curves that share their x values:
+    an ensemble's single members, or runs that differ only by seed."""
+    out = average_points(curves)
+    for avg, pts in zip(out, zip(*(c["points"] for c in curves), strict=True), strict=True):
+        for k in ("gold", "proxy"):
+            vals = [p.get(k) for p in pts]
+            if any(v is None for v in vals):
+                continue
+            avg[f"{k}_lo"], avg[f"{k}_hi"] = float(np.min(vals)), float(np.max(vals))
+            if k == "gold":
+                avg["gold_sd"] = float(np.std(vals))
+    return out
+
+
+def group_curve(curves: list[dict], label: str) -> dict:
+    """One curve for a group (members, or seeds of one config): the first curve's method and
+    objective, `label`, band_points as its points, and how many curves it stands for."""
+    first = curves[0]
+    keep = {k: first[k] for k in ("method", "objective", "lambda", "kl_coef", "beta") if k in first}
+    return {**keep, "label": label, "points": band_points(curves), "group_size": len(curves)}
+
+
 def summarize_curves(curves: list[dict]) -> dict:
     x = "n" if "n" in curves[0]["points"][0] else "step"
     out = {}

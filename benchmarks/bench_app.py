@@ -85,7 +85,7 @@ def open_result(page, url: str) -> float:
 
 def wait_drawn(page, timeout_s: float = 120) -> None:
     page.wait_for_function(
-        f"() => {PLOT} && {PLOT}.data && {PLOT}.data.length >= 16", timeout=timeout_s * 1000
+        f"() => {PLOT} && {PLOT}.data && {PLOT}.data.length >= 10", timeout=timeout_s * 1000
     )
 
 

@@ -74,27 +74,104 @@ def bon_run(db):
 # ---- Learn ---------------------------------------------------------------------------------------
 
 
-def test_learn_shows_real_curves_at_once_without_any_run(db):
+def chart(at, title_start: str) -> dict:
+    """The plotly figure whose title starts with `title_start`."""
+    for i in range(len(at.get("plotly_chart"))):
+        fig = figure(at, i)
+        text = ((fig.get("layout") or {}).get("title") or {}).get("text") or ""
+        if text.startswith(title_start):
+            return fig
+    raise AssertionError(f"no chart titled {title_start!r}")
+
+
+def open_step(at, step: str):
+    """The Learn page with one step's tab open (only the open step is drawn)."""
+    at.session_state["learn_step"] = step
+    return at.run()
+
+
+def test_learn_walks_through_five_steps_with_sentences_from_the_stored_numbers(db):
+    from app import examples, lessons
+
     at = app_test().run()
     no_exceptions(at)
     assert at.title[0].value == "Goodhart Lab"
-    fig = figure(at)
-    names = [t["name"] for t in fig["data"] if t.get("showlegend", True)]
-    assert {"mean", "wco", "uwo (lambda=0.5)"} <= set(names)
-    result, _ = example()
-    stored = next(c for c in result["curves"] if c["objective"] == "mean")
-    assert trace(fig, "mean")["y"] == pytest.approx([p["gold"] for p in stored["points"]])
-    assert any("WCO" in m.value for m in at.markdown)
-    assert len(at.latex) >= 3
-
-
-def test_learn_lambda_slider_recomputes_uwo(db):
-    at = app_test().run()
-    before = trace(figure(at), "uwo (lambda=0.5)")["y"]
-    at.slider(key="example_lam").set_value(3.0).run()
+    assert at.header[0].value.startswith("1 · One proxy")  # it opens on step 1
+    noisy = examples.load("toy-bon")
+    one = noisy.curve("single", member=0)
+    fig = chart(at, "One proxy")
+    assert trace(fig, "single #0")["y"] == pytest.approx([p["gold"] for p in one["points"]])
+    assert lessons.one_proxy_sentence(one, 4096) in [m.value for m in at.markdown]
+    at.select_slider(key="learn_n").set_value(16).run()
     no_exceptions(at)
-    after = trace(figure(at), "uwo (lambda=3)")["y"]
-    assert after != pytest.approx(before)
+    assert lessons.one_proxy_sentence(one, 16) in [m.value for m in at.markdown]
+    # "Next" opens the next step; step 3 at the stored lambda says what the stored curves say.
+    at.button(key="learn_next").click().run()
+    assert at.header[0].value.startswith("2 · Why")
+    at = open_step(at, "3 · Objectives and λ")
+    no_exceptions(at)
+    uwo = noisy.curve("uwo")
+    want = lessons.objective_sentence(
+        lessons.singles_group(noisy), noisy.curve("mean"), noisy.curve("wco"), uwo, 0.5
+    )
+    texts = [m.value for m in at.markdown]
+    assert f"**{want}**" in texts
+    assert "mostly prevent" not in " ".join(texts)
+    assert len(at.latex) >= 3
+    for step, head in (("4 · Label noise", "4 ·"), ("5 · PPO and DPO", "5 ·")):
+        at = open_step(at, step)
+        no_exceptions(at)
+        assert at.header[0].value.startswith(head) and len(at.get("plotly_chart")) >= 1
+
+
+def test_learn_lambda_slider_redraws_uwo_from_the_grid_and_writes_the_url(db):
+    from app import examples
+
+    at = open_step(app_test().run(), "3 · Objectives and λ")
+    assert "lam" not in at.query_params  # the default view is not written into the link
+    at.slider(key="learn_lam").set_value(3.0).run()
+    no_exceptions(at)
+    fig = chart(at, "UWO at λ = 3:")
+    want = examples.load("toy-bon").uwo_at(3.0)
+    assert trace(fig, "uwo (lambda=3)")["y"] == pytest.approx([p["gold"] for p in want["points"]])
+    assert at.query_params["lam"] == "3"
+    assert any(m.value.startswith("**At λ = 3 UWO") for m in at.markdown)
+    at.pills(key="learn_objectives").set_value(["wco", "uwo"]).run()
+    at.radio(key="learn_x").set_value("n").run()
+    assert at.query_params["objectives"] == "wco,uwo" and at.query_params["x"] == "n"
+
+
+def test_learn_opens_the_view_of_a_link(db):
+    at = app_test({"lam": "2.5", "objectives": "wco,uwo", "x": "sqrt_kl", "members": "0,1,2"})
+    at.run()
+    no_exceptions(at)
+    assert at.slider(key="learn_lam").value == 2.5
+    assert at.radio(key="learn_x").value == "√KL"
+    fig = chart(at, "UWO at λ = 2.5:")
+    assert {t["name"] for t in fig["data"] if t.get("showlegend", True)} == {
+        "wco",
+        "uwo (lambda=2.5)",
+    }
+    # A member subset is recomputed from the shipped matrix.
+    from backend.best_of_n import bon_curves
+    from backend.objectives import Objective
+
+    _, arrays = example()
+    (want,) = bon_curves(
+        arrays["gold"].astype(float), arrays["proxy"].astype(float), [Objective("wco")], [0, 1, 2]
+    )
+    assert trace(fig, "wco")["y"] == pytest.approx([p["gold"] for p in want["points"]])
+    bad = app_test({"lam": "many"}).run()
+    no_exceptions(bad)
+    assert any("lam='many'" in c.value for c in bad.caption)
+
+
+def test_learn_free_play_opens_the_full_result_panel(db):
+    at = open_step(app_test().run(), "Free play")
+    no_exceptions(at)
+    at.slider(key="example_toy-bon_lam").set_value(1.0).run()
+    no_exceptions(at)
+    assert trace(chart(at, "Share of the gain up to the peak (★) lost by n"), "uwo (lambda=1)")
 
 
 def test_learn_preset_run_it_submits_and_opens_the_run(db):
@@ -274,7 +351,7 @@ def test_result_page_of_a_best_of_n_run(db, bon_run):
     assert trace(figure(at), "mean")["x"] == pytest.approx(np.sqrt(kl))
     assert any("population" in c.value for c in at.caption)  # the conventions
     assert not at.get("download_button")  # tabs are lazy: only the open one runs
-    assert "single_avg" in set(at.dataframe[0].value.index)  # it opens on the numbers
+    assert "single members (average)" in set(at.dataframe[0].value.index)  # opens on numbers
     at.session_state[f"r_{bon_run}_tab"] = "Download"
     at.run()
     assert [b.proto.label for b in at.get("download_button")] == [
@@ -285,7 +362,10 @@ def test_result_page_of_a_best_of_n_run(db, bon_run):
     at.session_state[f"r_{bon_run}_tab"] = "Numbers"
     at.run()
     summary = at.dataframe[0].value
-    assert {"mean", "wco", "single_avg"} <= set(summary.index)
+    assert {"mean", "wco", "single members (average)"} <= set(summary.index)
+    lost = summary.loc["wco", "peak gain lost by the end (%)"]
+    stored = example()[0]["summary"]["wco"]["overoptimization"]
+    assert lost == pytest.approx(100 * stored, abs=1e-3)  # a percentage
     at.slider(key=f"r_{bon_run}_lam").set_value(4.0).run()
     assert any("at the λ and members chosen above" in m.value for m in at.markdown)
     assert "uwo (lambda=4)" in set(at.dataframe[0].value.index)
@@ -313,10 +393,56 @@ def test_result_lambda_and_members_recompute_from_the_stored_matrix(db, bon_run)
     (want,) = bon_curves(gold, proxy, [Objective("wco")], members=[0, 2])
     assert trace(figure(at), "wco")["y"] == pytest.approx([p["gold"] for p in want["points"]])
     names = {t["name"] for t in figure(at)["data"]}
+    assert "single members (average)" in names and "single #2" not in names  # one line, a band
+    at.checkbox(key=f"r_{bon_run}_each").check().run()
+    names = {t["name"] for t in figure(at)["data"]}
     assert "single #1" not in names and "single #2" in names
     at.checkbox(key=f"r_{bon_run}_singles").uncheck().run()
     at.pills(key=f"r_{bon_run}_curves").set_value(["wco"]).run()
-    assert {t["name"] for t in figure(at)["data"]} == {"wco", "wco · proxy", "wco · fit"}
+    assert {t["name"] for t in figure(at)["data"]} == {
+        "wco",
+        "wco · proxy",
+        "wco · peak",
+    }
+
+
+def test_result_view_round_trips_through_the_link_and_the_share_box(db, bon_run):
+    query = {"run": bon_run, "lam": "2", "members": "0,2", "x": "sqrt_kl", "show": "fits"}
+    at = app_test(query).run()
+    no_exceptions(at)
+    key = f"r_{bon_run}"
+    assert at.slider(key=f"{key}_lam").value == 2.0
+    assert at.pills(key=f"{key}_members").value == [0, 2]
+    assert at.radio(key=f"{key}_x").value == "√KL"
+    assert not at.checkbox(key=f"{key}_proxy").value and at.checkbox(key=f"{key}_fits").value
+    names = {t["name"] for t in figure(at)["data"]}
+    assert "uwo (lambda=2)" in names and "mean · proxy" not in names
+    link = at.code[0].value
+    assert link == f"http://localhost:8501/?run={bon_run}&lam=2&members=0,2&x=sqrt_kl&show=fits"
+    at.slider(key=f"{key}_lam").set_value(4.0).run()
+    at.pills(key=f"{key}_curves").set_value(["wco", "uwo"]).run()
+    assert at.query_params["lam"] == "4" and at.query_params["objectives"] == "single,wco,uwo"
+    assert "lam=4" in at.code[0].value and "objectives=single,wco,uwo" in at.code[0].value
+    plain = app_test({"run": bon_run}).run()
+    assert plain.code[0].value == f"http://localhost:8501/?run={bon_run}"  # the default view
+
+
+def test_result_what_the_ensemble_sees_reads_the_stored_diagnostics(db, bon_run):
+    from app.describe import errors_sentence
+
+    result, _ = example()
+    at = app_test({"run": bon_run}).run()
+    at.session_state[f"r_{bon_run}_tab"] = "What the ensemble sees"
+    at.run()
+    no_exceptions(at)
+    wco = next(c for c in result["curves"] if c["objective"] == "wco")
+    fig = figure(at, 1)
+    shared = trace(fig, "wco · shared error")
+    assert shared["y"] == pytest.approx([p["shared_error"] for p in wco["points"]])
+    ensemble = [c for c in result["curves"] if c["objective"] != "single"]
+    text = errors_sentence(ensemble, result["ensemble"])
+    assert text in [m.value for m in at.markdown]
+    assert f"{wco['points'][-1]['shared_share']:.0%} of their squared error" in text
 
 
 def answers_tab(eid: str):
@@ -341,6 +467,7 @@ def test_result_answer_explorer(db, bon_run):
     picks = at.dataframe[1].value
     assert list(picks["objective"][:3]) == ["mean", "wco", "uwo"]
     assert len(at.get("plotly_chart")) == 1
+    assert any("standardized globally, not per prompt" in c.value for c in at.caption)
     at.toggle(key=f"{key}_scatter").set_value(True).run()
     no_exceptions(at)
     assert len(values(figure(at, 1)["data"][0]["x"])) == 4096  # every answer to the prompt
@@ -368,13 +495,14 @@ def test_result_page_of_a_dpo_run(db, dpo_output):
     fig = figure(at)
     gold = trace(fig, curve["label"])
     assert gold["y"] == pytest.approx([p["gold"] for p in curve["points"]])
-    assert {t["name"] for t in fig["data"]} == {curve["label"], f"{curve['label']} · fit"}
+    label = curve["label"]
+    assert {t["name"] for t in fig["data"]} == {label, f"{label} · peak"}  # fits off by default
     assert any("no reward model" in c.value for c in at.caption)  # what DPO is, in one line
     epochs = figure(at, 1)  # the Numbers tab: gold and implicit accuracy by epoch
     acc = next(t for t in epochs["data"] if t["name"].startswith("implicit"))
     assert values(acc["x"]) == [p["epoch"] for p in curve["points"]]
     assert values(acc["y"]) == [p["implicit_acc"] for p in curve["points"]]
-    assert "epoch_at_peak" in at.dataframe[0].value.columns
+    assert "epoch at the peak" in at.dataframe[0].value.columns
     at.session_state[f"r_{eid}_tab"] = "Answers"
     at.run()
     no_exceptions(at)
@@ -501,8 +629,10 @@ def test_fitted_forms_are_shown_and_follow_the_lambda_slider(db, bon_run):
     result, _ = example()
     at = app_test({"run": bon_run}).run()
     no_exceptions(at)
+    assert not any(t["name"].endswith(" · fit") for t in figure(at)["data"])  # off by default
+    at.checkbox(key=f"r_{bon_run}_fits").check().run()
     fits = at.dataframe[1].value
-    cols = ["curve", "form", "alpha", "alpha_se", "beta", "beta_se", "r2", "n_points"]
+    cols = ["curve", "form", "α", "α std error", "β", "β std error", "R²", "points"]
     assert list(fits.columns) == cols
     assert len(fits) == len(result["curves"])
     mean = next(c["fit"] for c in result["curves"] if c["objective"] == "mean")
@@ -515,5 +645,5 @@ def test_fitted_forms_are_shown_and_follow_the_lambda_slider(db, bon_run):
     fits = at.dataframe[1].value.set_index("curve")
     stored = next(c["fit"] for c in result["curves"] if c["objective"] == "uwo")
     assert "uwo (lambda=2)" in fits.index and "uwo (lambda=0.5)" not in fits.index
-    assert fits.loc["uwo (lambda=2)", "alpha"] != pytest.approx(stored["alpha"], abs=1e-4)
+    assert fits.loc["uwo (lambda=2)", "α"] != pytest.approx(stored["alpha"], abs=1e-4)
     assert trace(figure(at), "uwo (lambda=2) · fit")

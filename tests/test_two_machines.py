@@ -81,7 +81,7 @@ def test_a_run_submitted_on_the_app_side_is_computed_on_a_worker_and_shown_on_th
     no_exceptions(at)
     assert at.title[0].value == "from the app"
     names = {t["name"] for t in figure(at)["data"]}
-    assert {"single #0", "single #1", "mean", "wco", "uwo (lambda=0.5)"} <= names
+    assert {"single members (average)", "mean", "wco", "uwo (lambda=0.5)"} <= names
     before = trace(figure(at), "uwo (lambda=0.5)")["y"]
     at.slider(key=f"r_{eid}_lam").set_value(3.0).run()  # recomputed from the stored matrix
     no_exceptions(at)

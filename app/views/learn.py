@@ -1,10 +1,30 @@
-"""Learn: what overoptimization is, why ensembles help, with a real result shown at once."""
+"""Learn: a guided walk through overoptimization on real runs shipped with the app
+(assets/examples/), one chart and one computed sentence per step, then free play. Each step is a
+fragment: its knobs rerun that step only, from precomputed curves. The words and numbers come
+from app/lessons.py; step 3's view (lam, members, objectives, x, show) is in the address."""
 
 import streamlit as st
 
-from app import access, store
+from app import access, charts, lessons, store
+from app.describe import config_differences, gold_units, takeaway
 from app.nav import PAGES
-from app.result_panel import render_result
+from app.result_panel import render_result, seed_widgets
+from app.view_state import OBJECTIVES, View, merged_query, read_view
+
+KEY = "learn"
+CHART = {"displaylogo": False}
+X_LABELS = {"KL": "kl", "√KL": "sqrt_kl", "n": "n"}
+NOISY, CLEAN, SHARED = "toy-bon", "toy-bon-clean", "toy-bon-shared"
+UNSHARED = ("toy-bon-pretrain", "toy-bon-clean")
+
+
+def example(name: str):
+    ex = store.shipped(name)
+    if ex is None:
+        st.warning(f"The shipped example {name} (assets/examples/) is missing.")
+        st.stop()
+    return ex
+
 
 st.title("Goodhart Lab")
 st.markdown(
@@ -12,80 +32,313 @@ st.markdown(
     "optimized against a *proxy* reward model trained on human preferences. Push hard enough and "
     "the policy finds answers the proxy loves and people do not: the proxy reward keeps rising "
     "while the true (*gold*) reward peaks and falls. This is **reward-model overoptimization** "
-    "(Gao, Schulman, Hilton 2023). Coste et al. (ICLR 2024) showed that an **ensemble** of proxies "
-    "with a *conservative* objective mostly prevents it."
+    "(Gao, Schulman, Hilton 2023). Coste et al. (ICLR 2024) proposed **ensembles** of proxies "
+    "with *conservative* objectives against it. The five steps (tabs) below show both on real runs "
+    "shipped with the app (seed 0 of each preset); every number in their sentences is read from "
+    "those runs."
 )
+noisy = example(NOISY)
+K = noisy.arrays["proxy"].shape[-1]
+link = read_view(st.query_params.to_dict(), members_total=K)
+for problem in link.problems:
+    st.caption(f"This link's view could not be read in full: {problem}; showing the default.")
 
-result, arrays = store.example()
-if result is None:
-    st.warning("The shipped example (assets/examples/) is missing: run an experiment instead.")
-else:
-    st.subheader("A real run: best-of-n in the toy world")
-    cfg = result["config"]
+
+# ---- 1. one proxy ------------------------------------------------------------------------------
+
+
+def step_one() -> None:
+    st.header("1 · One proxy: push harder, and gold falls")
     st.markdown(
-        f"The toy-bon preset (seed {cfg['seed']}): {cfg['reward_models']['members']} proxies "
-        f"trained on gold labels with {cfg['preferences']['label_noise']:.0%} of them flipped; "
-        "best-of-n picks the answer with the highest proxy score out of n samples. Solid lines "
-        "are **gold**, dashed the **proxy** each objective optimizes. Move λ or drop members: "
-        "the curves are recomputed from the stored score matrix at once."
+        "Best-of-n draws n answers from the initial policy and keeps the one the proxy scores "
+        "highest. Larger n is more optimization pressure. Slide n."
     )
-    render_result(result, arrays, key="example", title="Goodhart Lab example", first_tab="Answers")
+    one_proxy()
 
-st.subheader("Why an ensemble helps")
-st.markdown(
-    "Members trained on the same data with different seeds agree on ordinary answers and "
-    "disagree on the odd ones that best-of-n digs up. A conservative objective turns that "
-    "disagreement into a penalty. With K members' standardized scores r₁ … r_K:"
-)
-c1, c2, c3 = st.columns(3)
-c1.markdown("**Mean** (still overoptimizes)")
-c1.latex(r"R_{\text{mean}} = \frac{1}{K}\sum_k r_k")
-c2.markdown("**WCO**: worst-case optimization")
-c2.latex(r"R_{\text{WCO}} = \min_k r_k")
-c3.markdown("**UWO**: uncertainty-weighted optimization")
-c3.latex(r"R_{\text{UWO}} = \frac{1}{K}\sum_k r_k - \lambda\,\frac{1}{K}\sum_k (r_k - \bar r)^2")
-st.markdown(
-    "Each member is **standardized** first (mean 0, population std 1 over the initial policy's "
-    "answers), otherwise the minimum and the variance compare unlike scales. UWO uses the "
-    "**population** variance (divide by K). Gold is shifted so the initial policy scores 0."
+
+@st.fragment
+def one_proxy() -> None:
+    from backend.best_of_n import bon_ns
+
+    curve = noisy.curve("single", member=0)
+    ns = bon_ns(noisy.arrays["gold"].shape[1])
+    n = st.select_slider("n (answers drawn per prompt)", ns, value=ns[-1], key=f"{KEY}_n")
+    title = takeaway([curve], "One proxy (member #0): ")
+    fig = charts.curves_figure([curve], "n", show_fits=False, title=title)
+    fig.add_vline(x=n, line_dash="dot", line_color="#888", annotation_text=f"n = {n:,}")
+    left, right = st.columns([3, 2])
+    left.plotly_chart(fig, key=f"{KEY}_one_chart", config=CHART)
+    with right:
+        st.markdown(lessons.one_proxy_sentence(curve, n))
+        table = lessons.picks(noisy.arrays, noisy.result, 0, n)
+        base = lessons.picks(noisy.arrays, noisy.result, 0, 1)
+        st.markdown(
+            lessons.picks_sentence(
+                lessons.describe_picks(table), lessons.describe_picks(base), n, curve["label"]
+            )
+        )
+    st.dataframe(table.round(2), hide_index=True, width="stretch", height=240, key=f"{KEY}_picks")
+    st.caption(gold_units(noisy.result) + " " + noisy.result["world"].get("gold_description", ""))
+
+
+# ---- 2. why: shared errors ---------------------------------------------------------------------
+
+
+def step_two() -> None:
+    st.header("2 · Why: what the members get wrong together, no ensemble can see")
+    st.markdown(
+        "A member's error on an answer is its score minus gold (both standardized). Part of it "
+        "all members share; the rest is each one's own. Mean, WCO and UWO only see where the "
+        "members disagree (Eisenstein et al. 2024). Two worlds: in one the proxies are "
+        "under-trained (8,000 pairs, 2 epochs: they all learn the same shallow rule); in the "
+        "other they differ."
+    )
+    shared_errors()
+
+
+@st.fragment
+def shared_errors() -> None:
+    other_name = st.radio(
+        "the world whose members differ",
+        UNSHARED,
+        horizontal=True,
+        key=f"{KEY}_unshared",
+        format_func=lambda n: {
+            "toy-bon-pretrain": "toy-bon-pretrain (each member from its own SFT run)",
+            "toy-bon-clean": "toy-bon-clean (clean labels, better trained)",
+        }[n],
+    )
+    shared, other = example(SHARED), example(other_name)
+    facts = [lessons.errors_facts(shared), lessons.errors_facts(other)]
+    for col, ex, f in zip(st.columns(2), (shared, other), facts, strict=True):
+        curves = [ex.curve("wco")]
+        fig = charts.errors_figure(curves, "kl")
+        fig.update_layout(
+            title={"text": f"{ex.name}: {f['share']:.0%} of WCO's error shared at the end"}
+        )
+        col.plotly_chart(fig, key=f"{KEY}_err_{ex.name}", config=CHART)
+        col.markdown(lessons.errors_world_sentence(f))
+    st.markdown("**" + lessons.errors_compare_sentence(*facts) + "**")
+
+
+# ---- 3. conservative objectives and lambda -----------------------------------------------------
+
+
+def step_three() -> None:
+    st.header("3 · Conservative objectives, and λ")
+    st.markdown(
+        "With K members' standardized scores r₁ … r_K, best-of-n can keep the answer with the "
+        "highest **mean**, the highest **minimum** (WCO, worst-case optimization), or the "
+        "highest **mean − λ·variance** (UWO, uncertainty-weighted; population variance). Move "
+        "λ: UWO's curve is read from a grid computed when the example was built "
+        f"({NOISY}, 25% label noise)."
+    )
+    c1, c2, c3 = st.columns([1, 1, 2])
+    c1.latex(r"R_{\text{mean}} = \frac{1}{K}\sum_k r_k")
+    c2.latex(r"R_{\text{WCO}} = \min_k r_k")
+    c3.latex(
+        r"R_{\text{UWO}} = \frac{1}{K}\sum_k r_k - \lambda\,\frac{1}{K}\sum_k (r_k - \bar r)^2"
+    )
+    conservative()
+
+
+STORED_LAM = float(noisy.result["config"]["bon"]["uwo_lambda"])
+DEFAULT_OBJECTIVES = OBJECTIVES  # single, mean, wco, uwo
+DEFAULT_SHOW = frozenset({"proxy", "band"})
+show = link.show if link.show is not None else DEFAULT_SHOW
+seed_widgets(
+    {
+        f"{KEY}_lam": float(min(link.lam if link.lam is not None else STORED_LAM, 5.0)),
+        f"{KEY}_members": list(link.members or range(K)),
+        f"{KEY}_objectives": list(link.objectives or DEFAULT_OBJECTIVES),
+        f"{KEY}_x": next((k for k, v in X_LABELS.items() if v == link.x), "KL"),
+        f"{KEY}_proxy": "proxy" in show,
+        f"{KEY}_band": "band" in show,
+    }
 )
 
-st.subheader("How best-of-n is measured")
-st.markdown(
-    "Sample N answers per prompt once and score them with gold and every member. For any n ≤ N "
-    "the expected gold of the best-of-n answer has a closed form (sort by the objective, weight "
-    "position i by C(i−1, n−1)/C(N, n)), so every objective, λ and member subset is computed "
-    "from the same score matrix without resampling. Optimization pressure is measured as KL "
-    "from the initial policy:"
-)
-st.latex(r"\mathrm{KL}_{\text{bon}} = \log n - \frac{n-1}{n}\ \text{nats}")
-st.markdown(
-    "Gao et al. fit gold against d = √KL: best-of-n R(d) = d(α − βd), RL R(d) = d(α − β log d)."
-)
 
-st.subheader("The toy world and its gold reward")
-gold_text = (result or {}).get("world", {}).get("gold_description", "")
-st.markdown(
-    "Prompts ask for a list: *list 3 fruits :* → *apple pear plum*. The initial (SFT) policy is a "
-    "tiny GPT-2 that mostly answers sensibly. " + gold_text
-)
-st.markdown(
-    "The preference pairs come from the initial policy, so they say little about long or "
-    "repetitive answers. A proxy learns “more on-topic items is better”, and best-of-n, "
-    "searching thousands of answers, finds the rare long and repetitive ones it likes and gold "
-    "punishes. The **Answers** tab above shows the answers each objective picks."
-)
+@st.fragment
+def conservative() -> None:
+    chart, controls = st.columns([3, 1])
+    with controls:
+        lam = st.slider("UWO λ", 0.0, 5.0, step=0.05, key=f"{KEY}_lam")
+        picked = st.pills(
+            "curves", list(OBJECTIVES), selection_mode="multi", key=f"{KEY}_objectives"
+        )
+        members = st.pills(
+            "ensemble members",
+            list(range(K)),
+            selection_mode="multi",
+            format_func=lambda m: f"#{m}",
+            key=f"{KEY}_members",
+            help="All members: read from the shipped grid. A subset: computed once here.",
+        ) or list(range(K))
+        x = st.radio("x axis", list(X_LABELS), horizontal=True, key=f"{KEY}_x")
+        proxy = st.checkbox("proxy (dashed)", key=f"{KEY}_proxy")
+        band = st.checkbox("band of the single members", key=f"{KEY}_band")
+    members = sorted(members)
+    if len(members) == K and noisy.uwo_at(lam) is not None:
+        mean, wco, uwo = noisy.curve("mean"), noisy.curve("wco"), noisy.uwo_at(lam)
+    else:  # recomputed from the shipped matrix, cached for every later visitor
+        got = store.bon_curves_for(
+            store.example_key(NOISY), float(lam), tuple(members), noisy.result["curves"],
+            noisy.arrays,
+        )  # fmt: skip
+        by_objective = {c["objective"]: c for c in got if c["objective"] != "single"}
+        mean, wco, uwo = by_objective["mean"], by_objective["wco"], by_objective["uwo"]
+    singles = lessons.singles_group(noisy, members)
+    by_name = {"single": singles, "mean": mean, "wco": wco, "uwo": uwo}
+    shown = [by_name[o] for o in OBJECTIVES if o in picked]
+    fig = charts.curves_figure(
+        shown,
+        X_LABELS[x],
+        show_proxy=proxy,
+        show_band=band,
+        title=takeaway(shown, f"UWO at λ = {lam:g}: "),
+    )
+    chart.plotly_chart(fig, key=f"{KEY}_obj_chart", config=CHART)
+    st.markdown("**" + lessons.objective_sentence(singles, mean, wco, uwo, lam) + "**")
+    toggles = frozenset(t for t, on in (("proxy", proxy), ("band", band)) if on)
+    view = View(
+        lam=None if abs(lam - STORED_LAM) < 1e-9 else float(lam),
+        members=None if len(members) == K else tuple(members),
+        objectives=None if tuple(picked) == DEFAULT_OBJECTIVES else tuple(picked),
+        x=None if X_LABELS[x] == "kl" else X_LABELS[x],
+        show=None if toggles == DEFAULT_SHOW else toggles,
+    )
+    query = merged_query(st.query_params.to_dict(), view)
+    if query != st.query_params.to_dict():
+        st.query_params.from_dict(query)
 
-st.subheader("Without a reward model")
-st.markdown(
-    "Direct alignment (DPO, IPO, SLiC) trains the policy on the preference pairs themselves, "
-    "with no proxy to hack, and still overoptimizes (Rafailov et al. 2024): the policy's "
-    "implicit reward β·log π/π_init keeps ranking held-out pairs right while the gold of its own "
-    "answers rises and falls as its KL from the initial policy grows. The toy-dpo preset below "
-    "shows it on the same noisy pairs; the Compare page puts it beside best-of-n and PPO."
-)
 
-st.subheader("Try it")
+# ---- 4. label noise ----------------------------------------------------------------------------
+
+
+def step_four() -> None:
+    st.header("4 · Label noise")
+    clean = example(CLEAN)
+    diff = config_differences([noisy.result["config"], clean.result["config"]])
+    st.markdown(
+        f"The same world with {noisy.result['config']['preferences']['label_noise']:.0%} of the "
+        f"preference labels flipped ({NOISY}) and with none ({CLEAN}). The two presets also "
+        "differ in "
+        + ", ".join(f"`{k}`" for k in diff if k != "preferences.label_noise")
+        + " (each preset's recipe was chosen by measurement; backend/presets.py)."
+    )
+    label_noise()
+
+
+@st.fragment
+def label_noise() -> None:
+    clean = example(CLEAN)
+    for col, ex in zip(st.columns(2), (noisy, clean), strict=True):
+        curves = [lessons.singles_group(ex), ex.curve("wco"), ex.curve("uwo")]
+        noise = ex.result["config"]["preferences"]["label_noise"]
+        title = takeaway(curves, f"{noise:.0%} noise: ")
+        fig = charts.curves_figure(curves, "kl", show_proxy=False, title=title)
+        col.plotly_chart(fig, key=f"{KEY}_noise_{ex.name}", config=CHART)
+    st.markdown("**" + lessons.noise_sentence(noisy, clean) + "**")
+
+
+# ---- 5. PPO and direct alignment ---------------------------------------------------------------
+
+
+def step_five() -> None:
+    st.header("5 · Not only best-of-n: PPO, and direct alignment without a reward model")
+    st.markdown(
+        "PPO trains the policy against proxy #0 (no KL penalty); DPO trains it on the very "
+        "preference pairs the proxies learned from, with no reward model at all (Rafailov et al. "
+        "2024). KL is measured on each policy's own samples; best-of-n's is the bound."
+    )
+    methods()
+
+
+@st.fragment
+def methods() -> None:
+    ppo, dpo = example("toy-ppo"), example("toy-dpo")
+    named = [
+        ("best-of-n on proxy #0", noisy.curve("single", member=0)),
+        ("PPO on proxy #0", ppo.result["curves"][0]),
+        (f"DPO (β={dpo.result['config']['dpo']['beta']:g})", dpo.result["curves"][0]),
+    ]
+    curves = [{**c, "label": name, "objective": "method"} for name, c in named]
+    x = st.radio("x axis", ["√KL", "KL"], horizontal=True, key=f"{KEY}_methods_x")
+    fig = charts.curves_figure(
+        curves,
+        X_LABELS[x],
+        show_proxy=False,
+        colours=["#555555", "#d62728", "#ff7f0e"],
+        title=lessons.methods_title(named),
+    )
+    st.plotly_chart(fig, key=f"{KEY}_methods_chart", config=CHART)
+    st.markdown("**" + lessons.methods_sentence(named) + "**")
+
+
+# ---- free play --------------------------------------------------------------------------------
+
+
+def free_play() -> None:
+    st.header("Free play")
+    st.markdown(
+        f"The full result panel of {NOISY}: every knob, the answer explorer, the numbers, "
+        "downloads (this panel's knobs are not written into the address; step 3's are)."
+    )
+    render_result(
+        noisy.result,
+        noisy.arrays,
+        key=store.example_key(NOISY),
+        title="Goodhart Lab example",
+        first_tab="Answers",
+    )
+
+
+STEPS = {
+    "1 · One proxy": step_one,
+    "2 · Shared errors": step_two,
+    "3 · Objectives and λ": step_three,
+    "4 · Label noise": step_four,
+    "5 · PPO and DPO": step_five,
+    "Free play": free_play,
+}
+NAMES = list(STEPS)
+
+
+def next_step(name: str) -> None:
+    st.session_state[f"{KEY}_step"] = NAMES[NAMES.index(name) + 1]
+
+
+# Step 3's view in the link opens step 3. Only the open step is computed and drawn.
+opens = (
+    NAMES[2]
+    if any(getattr(link, k) is not None for k in ("lam", "members", "objectives", "x", "show"))
+    else NAMES[0]
+)
+tabs = st.tabs(NAMES, key=f"{KEY}_step", on_change="rerun", default=opens)
+for name, tab in zip(NAMES, tabs, strict=True):
+    if tab.open:
+        with tab:
+            STEPS[name]()
+            if name != NAMES[-1]:
+                after = NAMES[NAMES.index(name) + 1]
+                st.button(f"Next: {after} →", key=f"{KEY}_next", on_click=next_step, args=(name,))
+
+with st.expander("How best-of-n is measured, and the toy world"):
+    st.markdown(
+        "Sample N answers per prompt once and score them with gold and every member. For any "
+        "n ≤ N the expected gold of the best-of-n answer has a closed form (sort by the "
+        "objective, weight position i by C(i−1, n−1)/C(N, n)), so every objective, λ and member "
+        "subset is computed from the same score matrix without resampling. Optimization "
+        "pressure is KL from the initial policy, for best-of-n the bound"
+    )
+    st.latex(r"\mathrm{KL}_{\text{bon}} = \log n - \frac{n-1}{n}\ \text{nats}")
+    st.markdown(
+        "Gao et al. fit gold against d = √KL: best-of-n R(d) = d(α − βd), RL "
+        "R(d) = d(α − β log d). Prompts ask for a list: *list 3 fruits :* → *apple pear plum*. "
+        + noisy.result["world"].get("gold_description", "")
+    )
+
+st.header("Try it")
 from backend.presets import PRESETS  # noqa: E402  (after the page shows: imports torch)
 
 may_change = access.can_change()

@@ -8,6 +8,7 @@ from app.describe import config_summary
 from app.escape import md
 from app.nav import PAGES
 from app.result_panel import render_result
+from app.view_state import View, merged_query, read_view, share_link
 
 POLL_S = 1.5
 
@@ -70,9 +71,28 @@ if exp is None:
 
 title = exp["name"] or f"Run {eid}"
 st.title(md(title))
-st.code(store.share_link(eid), language=None)
-st.caption("Share link: the copy button is at the right of the box.")
 status = exp["status"]
+SHARE = "Share link of this view (run, λ, members, curves, axis): copy it at the box's right."
+
+
+def share_box():
+    """The box of the share link (filled by show_view once the view on screen is known)."""
+    box = st.empty()
+    st.caption(SHARE)
+    return box
+
+
+def show_view(view: View | None, box) -> None:
+    """The address bar and the share box hold the view on screen (app/view_state.py)."""
+    query = merged_query(st.query_params.to_dict(), view or View())
+    if query != st.query_params.to_dict():
+        st.query_params.from_dict(query)
+    box.code(share_link(store.app_root(), "/", query), language=None)
+
+
+finished = status not in (*store.ACTIVE, "failed", "cancelled") and exp["result"] is not None
+if not finished:
+    show_view(None, share_box())
 
 
 @st.fragment(run_every=POLL_S if status in store.ACTIVE else None)
@@ -133,11 +153,25 @@ else:
             "λ slider, the member picker and the answer explorer need the matrix.",
             icon=":material/broken_image:",
         )
-    try:
-        render_result(exp["result"], arrays, key=f"r_{eid}", title=f"Goodhart Lab · {title}")
-    except Exception:  # a malformed stored result: say so instead of a traceback
-        store.log.exception("cannot draw the result of %s", eid)
-        st.error("This result could not be drawn: its stored data is malformed.")
+    K = len(exp["result"].get("reward_models") or []) or None
+    link = read_view(st.query_params.to_dict(), members_total=K)
+
+    @st.fragment
+    def panel() -> None:
+        """The share box and the result: a knob reruns this part only."""
+        box, shown = share_box(), None
+        for problem in link.problems:
+            st.caption(f"This link's view could not be read in full: {md(problem)}; shown as run.")
+        try:
+            shown = render_result(
+                exp["result"], arrays, key=f"r_{eid}", title=f"Goodhart Lab · {title}", link=link
+            )
+        except Exception:  # a malformed stored result: say so instead of a traceback
+            store.log.exception("cannot draw the result of %s", eid)
+            st.error("This result could not be drawn: its stored data is malformed.")
+        show_view(shown, box)
+
+    panel()
     st.page_link(
         PAGES["compare"].file,
         label="Compare with other runs",

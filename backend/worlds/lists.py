@@ -19,17 +19,10 @@ from functools import cached_property
 import numpy as np
 
 from backend.worlds.base import word_level_tokenizer
+from backend.worlds.lists_words import FILLERS, TOPICS
 from backend.worlds.registry import register_world
 from backend.worlds.sft import SftWorld
 
-TOPICS: dict[str, list[str]] = {
-    "fruits": ["apple", "pear", "plum", "fig", "lime", "kiwi", "mango", "peach"],
-    "animals": ["cat", "dog", "cow", "fox", "owl", "bee", "pig", "hen"],
-    "colors": ["red", "blue", "green", "pink", "gray", "black", "white", "brown"],
-    "tools": ["saw", "drill", "hammer", "wrench", "file", "chisel", "rake", "axe"],
-    "drinks": ["tea", "coffee", "milk", "juice", "water", "soda", "cocoa", "cider"],
-}
-FILLERS = ["um", "and", "etc", "ok"]
 COUNTS = [1, 2, 3, 4]
 ITEMS_PER_TOPIC = 8
 
