@@ -22,8 +22,9 @@ PRESETS: dict[str, tuple[str, ExperimentConfig]] = {
         ExperimentConfig(),
     ),
     "toy-bon-clean": (
-        "Best-of-n with clean labels: 5 proxies on 8,000 pairs, Adam lr 3e-3, 4 epochs: the "
-        "paper's picture, single proxies overoptimize, WCO and UWO hold their peak",
+        "Best-of-n with clean labels: 5 proxies on 8,000 pairs, Adam lr 3e-3, 4 epochs: single "
+        "proxies lose more than their whole peak gain, WCO and UWO lose 8% and 14% of theirs "
+        "(means over seeds 0-2; seed 0: 11% and 38%)",
         ExperimentConfig().replace(
             **{
                 "preferences.label_noise": 0.0,
