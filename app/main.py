@@ -1,7 +1,7 @@
 """Goodhart Lab: `streamlit run app/main.py`.
 
-The root address opens Learn; with ?run=ID it opens that run's Result page, with
-?compare=ID1,ID2 the Compare page (the share links). Pages live in app/views/. Who may submit,
+The root address opens Learn; a root link with ?run=ID switches to that run's Result page
+(/result?run=ID), with ?compare=ID1,ID2 to the Compare page (the share links; app/nav.py). Pages live in app/views/. Who may submit,
 cancel and delete is app/access.py's (GOODHART_ACCESS; docs/serving.md).
 """
 
@@ -19,15 +19,18 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 from app import access  # noqa: E402
-from app.nav import PAGES, default_page  # noqa: E402
+from app.nav import HOME, PAGES, root_link_target  # noqa: E402
 
 st.set_page_config(page_title="Goodhart Lab", page_icon=":material/monitoring:", layout="wide")
 
-home = default_page(st.query_params.to_dict())
-pages = [
-    st.Page(s.file, title=s.title, icon=s.icon, url_path=s.url_path, default=name == home)
+pages = {
+    name: st.Page(s.file, title=s.title, icon=s.icon, url_path=s.url_path, default=name == HOME)
     for name, s in PAGES.items()
-]
-navigation = st.navigation(pages)
+}
+navigation = st.navigation(list(pages.values()))
+query = st.query_params.to_dict()
+target = root_link_target(navigation.url_path, query)
+if target:
+    st.switch_page(pages[target], query_params=query)
 access.sidebar()  # the access mode of a shared server, and its sign-in (app/access.py)
 navigation.run()

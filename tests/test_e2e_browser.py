@@ -165,7 +165,7 @@ def test_submit_watch_explore_and_share_in_a_real_browser(stack):
                 )
             page.wait_for_timeout(500)
             page.get_by_role("button", name="Submit", exact=True).click()
-            page.wait_for_url(re.compile(r"/\?run=[a-z0-9]{12}$"), timeout=30_000)
+            page.wait_for_url(re.compile(r"/result\?run=[a-z0-9]{12}$"), timeout=30_000)
             eid = page.url.rsplit("run=", 1)[1]
 
             # Result: it updates itself until done, then draws the curves.
@@ -189,7 +189,7 @@ def test_submit_watch_explore_and_share_in_a_real_browser(stack):
 
             # The share link, opened in a fresh browser context, shows the same result.
             link = page.locator("[data-testid=stCode] code").first.inner_text().strip()
-            assert link == f"{server.url}/?run={eid}"
+            assert link.startswith(server.url) and f"run={eid}" in link
             fresh = browser.new_context(viewport=VIEWPORT).new_page()
             fresh.goto(link)
             fresh.get_by_role("heading", name="browser test").wait_for()
@@ -261,7 +261,7 @@ def test_dpo_beside_best_of_n_and_ppo_in_a_real_browser(stack, monkeypatch):
             page.wait_for_timeout(500)
             page.screenshot(path=str(SCREENSHOTS / "new-dpo.png"), full_page=True)
             page.get_by_role("button", name="Submit", exact=True).click()
-            page.wait_for_url(re.compile(r"/\?run=[a-z0-9]{12}$"), timeout=30_000)
+            page.wait_for_url(re.compile(r"/result\?run=[a-z0-9]{12}$"), timeout=30_000)
             dpo = page.url.rsplit("run=", 1)[1]
             page.get_by_role("heading", name="DPO").wait_for()
             names = wait_chart(page, 2, timeout_s=RUN_TIMEOUT_S)
@@ -283,3 +283,64 @@ def test_dpo_beside_best_of_n_and_ppo_in_a_real_browser(stack, monkeypatch):
         finally:
             browser.close()
     assert dpo in worker.events("done"), worker.text()
+
+
+@pytest.fixture
+def server_only(tmp_path, monkeypatch):
+    """A Streamlit server (no worker) on a database this test process also writes to."""
+    from tests.app_support import use_temp_db
+
+    db_url = use_temp_db(tmp_path, monkeypatch)
+    env = {**job_env(tmp_path / "data"), "GOODHART_DB_URL": db_url}
+    server = StreamlitServer(env, tmp_path / "streamlit.log")
+    try:
+        wait_for(server.healthy, 120, "the Streamlit server's health check")
+        yield server
+    finally:
+        server.stop()
+
+
+def no_page_not_found(page, url: str, heading: str | None) -> None:
+    """Open url, wait for the page's heading (any title when None) and its script to finish:
+    no "Page not found" dialog."""
+    page.goto(url)
+    title = page.get_by_role("heading", name=heading) if heading else page.locator("h1")
+    title.first.wait_for(timeout=60_000)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=stStatusWidget]')", timeout=60_000
+    )
+    page.wait_for_timeout(500)
+    assert page.get_by_text("Page not found").count() == 0, url
+    assert page.locator("[role=dialog]").count() == 0, url
+
+
+def test_no_page_not_found_dialog_for_addresses_with_a_query(server_only):
+    from playwright.sync_api import sync_playwright
+
+    from tests.app_support import example, store_finished
+
+    result, arrays = example()
+    a = store_finished(result, arrays, name="run a")
+    b = store_finished(result, arrays, name="run b")
+    u = server_only.url
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            for path, heading in [
+                (f"/result?run={a}", "run a"),
+                (f"/compare?compare={a},{b}", "Compare runs"),
+                (f"/?run={a}", "run a"),
+                (f"/?compare={a},{b}", "Compare runs"),
+                ("/runs", "Runs"),
+                ("/result", "Result"),
+                ("/", None),
+            ]:
+                no_page_not_found(page, u + path, heading)
+            # A root share link lands on the page's own address, which reloads without a dialog.
+            page.goto(f"{u}/?run={a}")
+            page.wait_for_url(re.compile(rf"/result\?run={a}$"), timeout=30_000)
+            page.reload()
+            no_page_not_found(page, page.url, "run a")
+        finally:
+            browser.close()
