@@ -1,8 +1,9 @@
 """Goodhart Lab: `streamlit run app/main.py`.
 
 The root address opens Learn; a root link with ?run=ID switches to that run's Result page
-(/result?run=ID), with ?compare=ID1,ID2 to the Compare page (the share links; app/nav.py). Pages live in app/views/. Who may submit,
-cancel and delete is app/access.py's (GOODHART_ACCESS; docs/serving.md).
+(/result?run=ID), with ?compare=ID1,ID2 to the Compare page (the share links; app/nav.py).
+Pages live in app/views/. Who may submit, cancel and delete is app/access.py's
+(GOODHART_ACCESS; docs/serving.md).
 """
 
 from __future__ import annotations
