@@ -307,3 +307,21 @@ def parse_ids(text: str | None) -> tuple[list[str], list[str]]:
         else:
             bad.append(piece)
     return good, bad
+
+
+# ---- issue 17: the shipped reproduction report, cancelling a suite -----------------------------
+
+
+def shipped_reproduction() -> dict | None:
+    """The full suite's claims as shipped in docs/reproduction/ (with its date and config)."""
+    from db.reproduce import shipped_report
+
+    return shipped_report()
+
+
+def cancel_reproduction(manifest: dict) -> int:
+    """Cancel a reproduction's queued and running experiments; finished ones are kept."""
+    from db.reproduce import cancel
+
+    access.require_change("cancelling a reproduction")
+    return cancel(manifest)

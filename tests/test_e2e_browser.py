@@ -342,5 +342,11 @@ def test_no_page_not_found_dialog_for_addresses_with_a_query(server_only):
             page.wait_for_url(re.compile(rf"/result\?run={a}$"), timeout=30_000)
             page.reload()
             no_page_not_found(page, page.url, "run a")
+            # A fresh install's Reproduction page shows the shipped claims, labelled as shipped.
+            no_page_not_found(page, f"{u}/reproduction", "Reproduction")
+            page.get_by_text("Shipped report: full suite, 3 seeds").wait_for()
+            assert page.get_by_text("Measured when this version was written").count() == 1
+            page.wait_for_timeout(1000)
+            page.screenshot(path=str(SCREENSHOTS / "reproduction-shipped.png"), full_page=True)
         finally:
             browser.close()
