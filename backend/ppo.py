@@ -360,6 +360,14 @@ def train_ppo(
 # ---- the experiment: PPO against one objective of the best-of-n proxies ------------------------
 
 
+def norm_answers_key(cfg, sft_key: str) -> str:
+    """The key of the initial policy's answers the proxies are standardized on; a member's
+    standardization is cached under stable_hash(member_key, this)."""
+    pc = cfg.ppo
+    return stable_hash(sft_key, "ppo-norm", cfg.seed, pc.eval_prompts, pc.norm_samples,
+                       SAMPLER_KEY)  # fmt: skip
+
+
 def standardization(
     ctx: RunContext, proxies: list, member_keys: list[str], sft_key: str, train_prompts
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -369,8 +377,7 @@ def standardization(
     only when a member is missing."""
     cfg, pc = ctx.cfg, ctx.cfg.ppo
     seq = stage_seed(cfg.seed, "ppo-norm")
-    answers_key = stable_hash(sft_key, "ppo-norm", cfg.seed, pc.eval_prompts, pc.norm_samples,
-                              SAMPLER_KEY)  # fmt: skip
+    answers_key = norm_answers_key(cfg, sft_key)
     drawn: dict[str, np.ndarray] = {}
 
     def answers() -> tuple[np.ndarray, np.ndarray]:
