@@ -325,3 +325,21 @@ def cancel_reproduction(manifest: dict) -> int:
 
     access.require_change("cancelling a reproduction")
     return cancel(manifest)
+
+
+# ---- issue 17: the form's cost estimate ---------------------------------------------------------
+
+
+@st.cache_data(ttl=5, show_spinner=False, max_entries=64)
+def _estimate(config: str) -> list:
+    from backend.config import ExperimentConfig
+    from backend.experiment import plan_run  # torch: only once the form has a config
+
+    return plan_run(ExperimentConfig.from_dict(json.loads(config)))
+
+
+def estimate(cfg) -> list:
+    """What `cfg` reuses from the cache and what it must compute, with rough seconds per stage
+    (backend.estimate.StageCost; nothing is trained). Cached a few seconds: the form reruns on
+    every change, and the cache changes only as runs finish."""
+    return _estimate(json.dumps(cfg.to_dict(), sort_keys=True))

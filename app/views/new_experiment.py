@@ -6,6 +6,7 @@ from app import access, form, store
 from app.describe import config_summary
 from app.escape import md
 from app.nav import PAGES
+from backend import estimate
 from backend.config import HF_WORLD, ConfigError, ExperimentConfig
 from backend.presets import PRESETS, get_preset
 from backend.worlds.registry import world_names
@@ -46,6 +47,35 @@ if error is None and failed is not None and failed[0] == snapshot:
 method = st.session_state["f_method"]
 shown: set[str] = set()
 by_name = {f.dotted: f for f in fields}
+
+
+def cost_estimate(configs: list) -> None:
+    """What the runs reuse from the cache, what they must compute, and about how long that
+    takes (backend/estimate.py: fixed rates, so a rough figure)."""
+    try:
+        plans = [store.estimate(cfg) for cfg in configs]
+    except Exception as e:  # a world that cannot be read yet: Submit's checks will say why
+        st.caption(md(f"No estimate: {access.error_text(e)}"))
+        return
+    total = sum(sum(c.seconds for c in plan) for plan in plans)
+    first = plans[0]
+    reused = [c.what.removesuffix(": reused") for c in first if c.reused]
+    todo = [f"{c.what} ({estimate.duration_text(c.seconds) or '?'})" for c in first if not c.reused]
+    each = " for the first seed" if len(plans) > 1 else ""
+    when = estimate.duration_text(total) or "not known (a stage is not estimated)"
+    st.markdown(
+        f"**Estimated time: about {when}**"
+        + (f" for {len(plans)} runs" if len(plans) > 1 else "")
+        + f"  \nReused from the cache{each}: "
+        + (", ".join(reused) or "nothing")
+        + f"  \nTo compute{each}: "
+        + "; ".join(todo)
+    )
+    st.caption(
+        "A rough estimate from fixed rates per unit of work measured on a 2-core CPU (toy "
+        "world; a Hugging Face world's models take far longer), for one worker; other runs in "
+        "the queue come first."
+    )
 
 
 def draw(f: form.Field, choices: tuple | None = None) -> None:
@@ -111,6 +141,7 @@ if error is not None and error.option not in shown:
 if configs:
     n = len(configs)
     st.info(md(config_summary(configs[0].to_dict())) + (f" · {n} seeds" if n > 1 else ""))
+    cost_estimate(configs)
 label = "Submit" if len(configs) <= 1 else f"Submit {len(configs)} experiments"
 if not access.can_change():
     access.read_only_note("Submitting")

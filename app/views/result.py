@@ -8,6 +8,7 @@ from app.describe import config_summary
 from app.escape import md
 from app.nav import PAGES
 from app.result_panel import render_result
+from app.timing import time_text
 
 POLL_S = 1.5
 
@@ -82,6 +83,11 @@ def progress() -> None:
         st.rerun()  # finished (or deleted): redraw the whole page once
     frac = float(now["progress"] or 0.0)
     st.progress(frac, text=md(f"{now['status']}: {now['stage'] or ''} ({frac:.0%})"))
+    if now["status"] == "running":  # elapsed, and the time left at the pace so far
+        st.caption(
+            f"**{time_text(now)}** (estimated from the progress so far; the bar counts each "
+            "stage by its expected time, and stages the cache already holds go by in moments)"
+        )
     if now["status"] == "queued":
         waiting = store.waiting_for(eid)  # which workers it needs, and whether any is up
         if waiting:
