@@ -85,7 +85,7 @@ class Runner(RunContext):
 
     # ---- cache keys (also what plan_run checks: the estimate trains nothing) ----------------
 
-    def prefs_key(self, sft_key: str, member: int | None = None) -> str:
+    def preferences_key(self, sft_key: str, member: int | None = None) -> str:
         own = () if member is None else (("member", member),)
         prefs = dataclasses.asdict(self.cfg.preferences)
         return stable_hash(sft_key, prefs, self.cfg.seed, SAMPLER, *own)
@@ -93,7 +93,7 @@ class Runner(RunContext):
     def member_data_key(self, i: int, sft_key: str, prefs_key: str) -> str:
         """The key of the pairs member i trains on (member_pairs)."""
         if self.cfg.reward_models.diversity == "independent" and i > 0:
-            return self.prefs_key(sft_key, member=i)
+            return self.preferences_key(sft_key, member=i)
         return prefs_key  # bootstrap: RewardModelConfig (diversity) and i in the member's key
 
     def member_key(self, i: int, data_key: str, backbone_key: tuple) -> str:
@@ -119,7 +119,7 @@ class Runner(RunContext):
             none = [False] * K
             plan.update(proxies=none if uses_proxies else [], scores=none, ppo_norm=none)
             return plan
-        prefs_key = self.prefs_key(sft_key)
+        prefs_key = self.preferences_key(sft_key)
         plan["prefs"] = cache.has("prefs", prefs_key)
         keys: list[str | None] = []
         for i in range(K if uses_proxies else 0):
@@ -157,7 +157,7 @@ class Runner(RunContext):
     ) -> tuple[str, PreferenceSplit, PreferenceSplit]:
         """The experiment's pairs, or (member i of an "independent" ensemble) a member's own
         freshly sampled and labelled ones."""
-        key = self.prefs_key(sft_key, member)
+        key = self.preferences_key(sft_key, member)
         seq = stage_seed(self.cfg.seed, "prefs", *([] if member is None else [member]))
 
         def build(folder: Path) -> None:
