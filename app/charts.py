@@ -153,10 +153,17 @@ def curves_figure(
     return fig
 
 
+def _translucent(colour: str, alpha: float = 0.15) -> str:
+    """ "#1f77b4" -> "rgba(31,119,180,0.15)": a band under its line's colour."""
+    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
 def compare_figure(
     series: list[tuple[str, dict]], x: str = "kl", metric: str = "gold", title: str | None = None
 ) -> go.Figure:
-    """Several runs overlaid: colour = run, dash = objective; (run label, curve) pairs."""
+    """Several runs overlaid: colour = run, dash = objective; (run label, curve) pairs. A curve
+    with band points (backend.summary.band_points: a seed group) gets its band, shaded."""
     fig = go.Figure()
     run_colour: dict[str, str] = {}
     for run, c in series:
@@ -165,12 +172,24 @@ def compare_figure(
         if metric == "proxy" and not has_proxy(pts):
             continue  # a DPO run without an ensemble has no proxy to show
         method = c.get("method", "bon")
+        name = escape.plotly(f"{run} · {c['label']}")
+        if f"{metric}_lo" in pts[0]:  # a seed group: the band between its lowest and highest
+            xs = _xs(pts, x)
+            fig.add_trace(
+                go.Scatter(
+                    x=xs + xs[::-1],
+                    y=[p[f"{metric}_hi"] for p in pts] + [p[f"{metric}_lo"] for p in pts][::-1],
+                    fill="toself", fillcolor=_translucent(colour), line={"width": 0},
+                    mode="lines", hoverinfo="skip", showlegend=False, legendgroup=run,
+                    name=f"{name} · band",
+                )
+            )  # fmt: skip
         fig.add_trace(
             go.Scatter(
                 x=_xs(pts, x),
                 y=[p[metric] for p in pts],
                 mode="lines+markers",
-                name=escape.plotly(f"{run} · {c['label']}"),
+                name=name,
                 legendgroup=run,
                 line={"color": colour, "dash": OBJECTIVE_DASHES.get(c["objective"], "solid")},
                 marker={"size": 5, "symbol": METHOD_MARKERS.get(method, "circle")},

@@ -457,7 +457,7 @@ def test_compare_overlays_runs(db, bon_run, ppo_output):
     names = {t["name"] for t in fig["data"]}
     assert "example run · mean" in names
     assert any("label_noise=0.0" in n and n.endswith(" · wco") for n in names)
-    assert at.code[0].value.endswith(f"/?compare={bon_run},{other},{ppo}")
+    assert at.code[0].value.endswith(f"/compare?compare={bon_run},{other},{ppo}")
     at.radio(key="compare_metric").set_value("proxy").run()
     assert figure(at)["data"][0]["y"] != fig["data"][0]["y"]
     differs = at.dataframe[0].value
