@@ -80,8 +80,7 @@ def read_view(query: Mapping[str, str], members_total: int | None = None) -> Vie
         bad = [o for o in got if o not in OBJECTIVES + LOSSES]
         if bad or not got:
             problems.append(
-                f"objectives={query['objectives']!r}: allowed are "
-                + ", ".join(OBJECTIVES + LOSSES)
+                f"objectives={query['objectives']!r}: allowed are " + ", ".join(OBJECTIVES + LOSSES)
             )
         else:
             objectives = tuple(dict.fromkeys(got))
