@@ -88,3 +88,47 @@ def test_the_view_round_trips_through_the_link(seeds):
     assert again.code[0].value == link
     bad = app_test({"compare": ",".join(ids), "metric": "loss"}).run()
     assert "metric='loss'" in bad.warning[0].value
+
+
+# ---- sweeps from one form, opened as one comparison ------------------------------------------
+
+
+def test_a_ppo_sweep_over_every_objective_from_one_form(tmp_path, monkeypatch):
+    from tests.app_support import open_page
+
+    use_temp_db(tmp_path, monkeypatch)
+    from db import api
+
+    at = open_page("views/new_experiment.py")
+    at.button(key="preset_toy-ppo").click().run()
+    at.checkbox(key="f_sweep_objectives").check().run()
+    at.text_input(key="f_seeds").set_value("0, 1").run()
+    no_exceptions(at)
+    assert at.button(key="submit").label == "Submit 8 experiments"
+    assert "2 seeds · 4 objectives" in at.info[0].value
+    at.button(key="submit").click().run()
+    no_exceptions(at)
+    rows = api.list_experiments()
+    got = sorted((r["config"]["ppo"]["objective"], r["config"]["seed"]) for r in rows)
+    assert got == sorted((o, s) for o in ("single", "mean", "wco", "uwo") for s in (0, 1))
+    assert set(at.query_params["compare"].split(",")) == {r["id"] for r in rows}
+    assert at.title[0].value == "Compare runs"
+
+
+def test_a_dpo_beta_list_from_one_form(tmp_path, monkeypatch):
+    from tests.app_support import open_page
+
+    use_temp_db(tmp_path, monkeypatch)
+    from db import api
+
+    at = open_page("views/new_experiment.py")
+    at.button(key="preset_toy-dpo").click().run()
+    at.text_input(key="f_sweep_betas").set_value("0.03, x").run()
+    assert "betas are numbers" in at.error[0].value and at.button(key="submit").disabled
+    at.text_input(key="f_sweep_betas").set_value("0.03, 0.3, 1").run()
+    no_exceptions(at)
+    assert at.button(key="submit").label == "Submit 3 experiments"
+    at.button(key="submit").click().run()
+    rows = api.list_experiments()
+    assert sorted(r["config"]["dpo"]["beta"] for r in rows) == [0.03, 0.3, 1.0]
+    assert set(at.query_params["compare"].split(",")) == {r["id"] for r in rows}

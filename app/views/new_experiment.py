@@ -16,6 +16,7 @@ fields = form.config_fields()
 if "load_preset" in st.session_state:  # "Adjust" on the Learn page
     form.load_config(get_preset(st.session_state.pop("load_preset")))
 defaults = {f.key: f.default for f in fields} | {form.SEEDS_KEY: str(ExperimentConfig().seed)}
+defaults |= {form.SWEEP_OBJECTIVES_KEY: False, form.SWEEP_BETAS_KEY: ""}
 for key, value in defaults.items():  # first visit, or widgets Streamlit dropped while hidden
     st.session_state.setdefault(key, value)
 
@@ -35,10 +36,11 @@ with st.container(horizontal=True):
 # checks run on every change; the world's checks (model files, the hub, the prompt file) run when
 # Submit is pressed, and their message stays under its field until a value changes.
 values = {f.dotted: st.session_state[f.key] for f in fields}
-snapshot = repr(sorted(values.items())) + st.session_state[form.SEEDS_KEY]
+sweep = (st.session_state[form.SWEEP_OBJECTIVES_KEY], st.session_state[form.SWEEP_BETAS_KEY])
+snapshot = repr(sorted(values.items())) + st.session_state[form.SEEDS_KEY] + repr(sweep)
 error, configs = None, []
 try:
-    configs = form.build(values, st.session_state[form.SEEDS_KEY])
+    configs = form.build(values, st.session_state[form.SEEDS_KEY], *sweep)
 except ConfigError as e:
     error = e
 failed = st.session_state.get(SUBMIT_ERROR)
@@ -123,6 +125,21 @@ for col, stage in zip(st.columns(len(stages)), stages, strict=True):
         for f in fields:
             if f.stage == stage and f.option and not (hf_world and f.dotted in NO_HF):
                 draw(f)
+        if stage == "ppo":  # a sweep from one form, opened as one comparison
+            st.checkbox(
+                "Sweep: one run per objective (single, mean, WCO, UWO)",
+                key=form.SWEEP_OBJECTIVES_KEY,
+                help="Replaces the objective above; opened together on Compare.",
+            )
+        elif stage == "dpo":
+            st.text_input(
+                "Sweep beta (optional): one run per value",
+                key=form.SWEEP_BETAS_KEY,
+                placeholder="e.g. 0.03, 0.1, 0.3, 1",
+                help="Replaces beta above; the runs open together on Compare.",
+            )
+            form.show_error(error, {form.BETAS_OPTION})
+            shown.add(form.BETAS_OPTION)
 
 with st.expander("Advanced: every other option"):
     last = "hf" if hf_world else "sft"  # the hf world has no SFT stage
@@ -140,7 +157,11 @@ if error is not None and error.option not in shown:
     st.error(md(f"{error.option}: {access.error_text(error)}"))
 if configs:
     n = len(configs)
-    st.info(md(config_summary(configs[0].to_dict())) + (f" · {n} seeds" if n > 1 else ""))
+    seeds = len({c.seed for c in configs})
+    swept = n // seeds
+    what = f" · {seeds} seeds" if seeds > 1 else ""
+    what += f" · {swept} {'objectives' if method == 'ppo' else 'betas'}" if swept > 1 else ""
+    st.info(md(config_summary(configs[0].to_dict())) + what)
     cost_estimate(configs)
 label = "Submit" if len(configs) <= 1 else f"Submit {len(configs)} experiments"
 if not access.can_change():
