@@ -162,12 +162,16 @@ def _translucent(colour: str, alpha: float = 0.15) -> str:
 def compare_figure(
     series: list[tuple[str, dict]], x: str = "kl", metric: str = "gold", title: str | None = None
 ) -> go.Figure:
-    """Several runs overlaid: colour = run, dash = objective; (run label, curve) pairs. A curve
+    """Several runs overlaid: colour = run (one run: the objective), dash = objective; (run
+    label, curve) pairs. A curve
     with band points (backend.summary.band_points: a seed group) gets its band, shaded."""
     fig = go.Figure()
     run_colour: dict[str, str] = {}
+    one_run = len({run for run, _ in series}) == 1  # then colour tells the objectives apart
     for run, c in series:
         colour = run_colour.setdefault(run, RUN_COLOURS[len(run_colour) % len(RUN_COLOURS)])
+        if one_run:
+            colour = objective_colour(c)
         pts = c["points"]
         if metric == "proxy" and not has_proxy(pts):
             continue  # a DPO run without an ensemble has no proxy to show

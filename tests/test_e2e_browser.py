@@ -168,8 +168,13 @@ def test_submit_watch_explore_and_share_in_a_real_browser(stack):
             page.wait_for_url(re.compile(r"/result\?run=[a-z0-9]{12}$"), timeout=30_000)
             eid = page.url.rsplit("run=", 1)[1]
 
-            # Result: it updates itself until done, then draws the curves.
+            # Result: it updates itself until done, with elapsed time and time left, then draws
+            # the curves.
             page.get_by_role("heading", name="browser test").wait_for()
+            running = page.get_by_text("estimated from the progress so far")
+            running.wait_for(timeout=RUN_TIMEOUT_S * 1000)
+            page.wait_for_timeout(3000)  # a few progress reports: the time left is known
+            page.screenshot(path=str(SCREENSHOTS / "result-running.png"))
             names = wait_chart(page, 10, timeout_s=RUN_TIMEOUT_S)
             assert {"single #0", "single #2", "mean", "mean · proxy", "wco"} <= set(names)
             assert "uwo (lambda=0.5)" in names and "single #3" not in names
@@ -198,6 +203,12 @@ def test_submit_watch_explore_and_share_in_a_real_browser(stack):
             assert trace_y(fresh, "mean") == mean_before
             fresh.wait_for_timeout(1000)
             fresh.screenshot(path=str(SCREENSHOTS / "result.png"))
+
+            # Runs: the finished run with its duration.
+            page.goto(f"{server.url}/runs")
+            page.locator("[data-testid=stDataFrame]").first.wait_for()
+            page.wait_for_timeout(1000)
+            page.screenshot(path=str(SCREENSHOTS / "runs-times.png"))
         finally:
             browser.close()
     assert eid in worker.events("done"), worker.text()
@@ -348,5 +359,63 @@ def test_no_page_not_found_dialog_for_addresses_with_a_query(server_only):
             assert page.get_by_text("Measured when this version was written").count() == 1
             page.wait_for_timeout(1000)
             page.screenshot(path=str(SCREENSHOTS / "reproduction-shipped.png"), full_page=True)
+        finally:
+            browser.close()
+
+
+def test_seed_band_view_link_estimate_and_times_in_a_real_browser(server_only):
+    """Compare draws three seeds of one config as one band; a changed metric goes into the
+    address and the share box, and the link opens the same view in a fresh context. The form
+    shows its cost estimate."""
+    import copy
+
+    from playwright.sync_api import sync_playwright
+
+    from tests.app_support import example, store_finished
+
+    result, arrays = example()
+    ids = []
+    for seed in range(3):
+        r = copy.deepcopy(result)
+        r["config"]["seed"] = seed
+        for c in r["curves"]:
+            for p in c["points"]:
+                p["gold"] += 0.15 * (seed - 1)  # the seeds differ, so the band has a width
+        ids.append(store_finished(r, arrays, name="toy-bon"))
+    u = server_only.url
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            page.goto(f"{u}/compare?compare={','.join(ids)}")
+            names = wait_chart(page, 3)
+            assert (
+                "toy-bon · 3 seeds · mean" in names and "toy-bon · 3 seeds · mean · band" in names
+            )
+            page.wait_for_timeout(1000)
+            page.screenshot(path=str(SCREENSHOTS / "compare-seeds.png"), full_page=True)
+            page.get_by_text("proxy", exact=True).first.click()
+            page.wait_for_url(re.compile(r"metric=proxy"), timeout=30_000)
+            page.wait_for_function(
+                f"() => {PLOT}.layout.yaxis.title.text.startsWith('proxy')", timeout=30_000
+            )
+            link = page.locator("[data-testid=stCode] code").first.inner_text().strip()
+            assert link.startswith(f"{u}/compare?compare=") and "metric=proxy" in link
+            fresh = browser.new_context(viewport=VIEWPORT).new_page()
+            fresh.goto(link)
+            assert "toy-bon · 3 seeds · mean" in wait_chart(fresh, 3)
+            fresh.wait_for_function(
+                f"() => {PLOT}.layout.yaxis.title.text.startsWith('proxy')", timeout=30_000
+            )
+            assert fresh.get_by_text("Page not found").count() == 0
+
+            page.goto(f"{u}/new")
+            estimate = page.get_by_text("Estimated time: about")
+            estimate.wait_for(timeout=60_000)
+            assert page.get_by_text("5 of 5 proxies to train").count() >= 1
+            page.get_by_role("button", name="Submit", exact=True).scroll_into_view_if_needed()
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(SCREENSHOTS / "new-estimate.png"), full_page=True)
+
         finally:
             browser.close()

@@ -126,7 +126,8 @@ series = compare_series(done, labels, set(shown), band and has_groups)
 fig = charts.compare_figure(series, "kl" if x == "KL" else "sqrt_kl", metric)
 st.plotly_chart(fig, key="compare_chart", config={"displaylogo": False})
 st.caption(
-    "Colour = run, dash = objective (mean solid, WCO dashed, UWO dotted, single dash-dot), "
+    "Colour = run (a single run or seed group: the objective), dash = objective (mean solid, "
+    "WCO dashed, UWO dotted, single dash-dot), "
     "marker = method (best-of-n circle, PPO square, DPO diamond)"
     + (", shaded = the seeds' range around their mean" if band and has_groups else "")
     + ". Every method's KL is in nats from the same initial policy (best-of-n: log n − (n − 1)/n;"
