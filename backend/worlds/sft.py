@@ -95,6 +95,12 @@ def train_sft(world: SftWorld, cfg: SftConfig, progress=None):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)  # weight init uses the global generator
         model = GPT2LMHeadModel(gpt2_config(policy_config(world, cfg)))
+    # Padding comes only after an answer's EOS and attention is causal, so no real token attends
+    # to a pad, and the loss ignores pads: an attention mask would change nothing. transformers
+    # cannot tell and warns on the first padded batch ("We strongly recommend passing in an
+    # `attention_mask`..."); without a pad_token_id in the training model's config it does not
+    # check (GPT2LMHeadModel uses it for nothing else; the saved weights are all that is kept).
+    model.config.pad_token_id = None
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1
