@@ -338,8 +338,20 @@ def _estimate(config: str) -> list:
     return plan_run(ExperimentConfig.from_dict(json.loads(config)))
 
 
+@st.cache_data(ttl=30, show_spinner=False)
+def machine_pace() -> float | None:
+    """How much slower (> 1) this machine's recent runs went than the estimate's fixed rates
+    (backend.estimate.pace over db.api.recent_timings), or None before any such run."""
+    from backend.estimate import pace
+    from db import api
+
+    return pace(api.recent_timings())
+
+
 def estimate(cfg) -> list:
     """What `cfg` reuses from the cache and what it must compute, with rough seconds per stage
-    (backend.estimate.StageCost; nothing is trained). Cached a few seconds: the form reruns on
-    every change, and the cache changes only as runs finish."""
-    return _estimate(json.dumps(cfg.to_dict(), sort_keys=True))
+    (backend.estimate.StageCost; nothing is trained), at this machine's recent pace. Cached a
+    few seconds: the form reruns on every change, and the cache changes only as runs finish."""
+    from backend.estimate import paced
+
+    return paced(_estimate(json.dumps(cfg.to_dict(), sort_keys=True)), machine_pace())

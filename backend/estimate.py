@@ -30,6 +30,13 @@ RATES = {
     "load": 0.2,  # loading one cached artifact
 }
 MIN_SECONDS = 0.5  # a stage's share of the progress bar is never zero
+# The result's timings of each stage (what `pace` compares the estimate with).
+STAGE_TIMINGS = {
+    "prefs": ("preferences_s",), "proxies": ("reward_models_s",), "samples": ("sampling_s",),
+    "scores": ("scoring_s",), "ppo_norm": ("ppo_norm_s",), "ppo": ("ppo_s", "ppo_eval_s"),
+    "dpo_ref": ("dpo_ref_s",), "dpo": ("dpo_s", "dpo_eval_s"),
+}  # fmt: skip
+PACE_MIN_S = 2.0  # only stages estimated this long say something about the machine's pace
 
 # The engine's progress fractions where each stage starts (backend/experiment.py, backend/ppo.py,
 # backend/dpo.py); a stage runs until the next one starts, the last one until 1.
@@ -106,6 +113,32 @@ def stage_costs(cfg: ExperimentConfig, plan: dict, workers: int = 1) -> list[Sta
         seconds = steps * r["dpo_step"] * dc.batch_size / 64
         out.append(StageCost("dpo", f"{steps} {dc.loss.upper()} steps to run", False, seconds))
     return out
+
+
+def pace(runs: list[tuple[dict, dict]]) -> float | None:
+    """How much slower (> 1) or faster this machine ran than RATES say: the median over recent
+    runs of actual / estimated seconds, over the stages estimated at PACE_MIN_S or more. `runs`:
+    (result timings, result estimate {stage: seconds}) pairs. None without such a run."""
+    ratios = []
+    for timings, estimated in runs:
+        stages = [k for k, v in (estimated or {}).items() if v >= PACE_MIN_S and k in STAGE_TIMINGS]
+        want = sum(estimated[k] for k in stages)
+        got = sum((timings or {}).get(t, 0.0) for k in stages for t in STAGE_TIMINGS[k])
+        if want > 0 and got > 0:
+            ratios.append(got / want)
+    if not ratios:
+        return None
+    ratios.sort()
+    mid = len(ratios) // 2
+    median = ratios[mid] if len(ratios) % 2 else (ratios[mid - 1] + ratios[mid]) / 2
+    return min(10.0, max(0.1, median))
+
+
+def paced(costs: list[StageCost], factor: float | None) -> list[StageCost]:
+    """The costs with their seconds times `factor` (unchanged for None)."""
+    if factor is None:
+        return costs
+    return [StageCost(c.stage, c.what, c.reused, c.seconds * factor) for c in costs]
 
 
 def total_seconds(costs: list[StageCost]) -> float:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import platform
 import time
 from collections.abc import Callable
@@ -333,7 +334,8 @@ class Runner(RunContext):
         t_start = time.perf_counter()
         # Progress becomes roughly the fraction of the estimated time, so the pages can tell
         # how long is left (backend/estimate.py).
-        self.scale = ProgressScale(self.cfg.method, self.costs())
+        costs = self.costs()
+        self.scale = ProgressScale(self.cfg.method, costs)
         if self.cfg.method == "dpo":  # trains no reward model: the proxies only when asked for
             result, arrays, reward_models = self.run_dpo()
         else:
@@ -352,6 +354,10 @@ class Runner(RunContext):
                 "reward_models": reward_models,
                 "summary": summarize_curves(result["curves"]),
                 "timings": {k: round(v, 4) for k, v in self.timings.items()},
+                # what the estimate said at the start, per stage (backend.estimate.pace)
+                "estimate": {
+                    c.stage: round(c.seconds, 3) for c in costs if math.isfinite(c.seconds)
+                },
                 "cache_hits": list(self.cache.hits),
                 "cache_repairs": list(self.cache.repairs),
                 "device": str(self.device),

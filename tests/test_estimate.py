@@ -92,3 +92,31 @@ def test_progress_within_stages_is_reported_and_never_goes_back(tmp_path, monkey
     end = next(f for f, m in calls if m == "2 of 2 proxies ready")
     seconds = {c.stage: max(c.seconds, 0.5) for c in costs}
     assert end - start == pytest.approx(seconds["proxies"] / sum(seconds.values()))
+
+
+def test_the_machines_pace_from_recent_runs():
+    from backend.estimate import pace, paced
+
+    slow = ({"reward_models_s": 20.0, "sampling_s": 9.0}, {"proxies": 10.0, "samples": 1.0})
+    assert pace([slow]) == pytest.approx(2.0)  # samples estimated under PACE_MIN_S: left out
+    fast = ({"ppo_s": 30.0, "ppo_eval_s": 10.0}, {"ppo": 80.0})
+    assert pace([slow, fast, slow]) == pytest.approx(2.0) and pace([]) is None
+    assert pace([({}, {"curves": 0.5})]) is None
+    costs = [StageCost("proxies", "", False, 10.0)]
+    assert paced(costs, 1.5)[0].seconds == 15.0 and paced(costs, None) == costs
+
+
+def test_a_finished_run_records_its_estimate_for_the_pace(tmp_path, monkeypatch):
+    from tests.app_support import use_temp_db
+
+    use_temp_db(tmp_path, monkeypatch)
+    from db import api, jobs
+
+    cfg = tiny_config()
+    out = run_experiment(cfg, cache=ArtifactCache(tmp_path / "cache"))
+    assert set(out.result["estimate"]) >= {"prefs", "proxies", "samples", "scores"}
+    eid = api.submit(cfg)
+    jobs.claim(eid, "test:1")
+    jobs.finish(eid, "test:1", out.result, out.arrays)
+    ((timings, estimate),) = api.recent_timings()
+    assert timings["reward_models_s"] > 0 and estimate == out.result["estimate"]

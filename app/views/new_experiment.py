@@ -73,10 +73,16 @@ def cost_estimate(configs: list) -> None:
         + f"  \nTo compute{each}: "
         + "; ".join(todo)
     )
+    factor = store.machine_pace()
+    pace = (
+        f"at this machine's pace over its recent runs ({factor:.2g}x the rates)"
+        if factor is not None
+        else "no finished run here yet to measure this machine's pace"
+    )
     st.caption(
         "A rough estimate from fixed rates per unit of work measured on a 2-core CPU (toy "
-        "world; a Hugging Face world's models take far longer), for one worker; other runs in "
-        "the queue come first."
+        f"world; a Hugging Face world's models take far longer), {pace}; for one worker, and "
+        "other runs in the queue come first."
     )
 
 
