@@ -132,3 +132,15 @@ def test_a_dpo_beta_list_from_one_form(tmp_path, monkeypatch):
     rows = api.list_experiments()
     assert sorted(r["config"]["dpo"]["beta"] for r in rows) == [0.03, 0.3, 1.0]
     assert set(at.query_params["compare"].split(",")) == {r["id"] for r in rows}
+
+
+def test_compare_says_how_long_its_unfinished_runs_have_waited(seeds):
+    from db import api
+    from tests.jobs_support import tiny_config
+
+    ids, _ = seeds
+    queued = api.submit(tiny_config())
+    at = app_test({"compare": f"{ids[0]},{queued}"}).run()
+    no_exceptions(at)
+    assert "waiting" in at.get("progress")[0].proto.text
+    assert figure(at)["data"]  # the finished run is drawn meanwhile

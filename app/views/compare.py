@@ -9,6 +9,7 @@ from app.describe import config_differences, run_label, used_config
 from app.escape import md
 from app.groups import compare_series, objective_of, run_curves, seed_groups
 from app.nav import PAGES
+from app.timing import time_text
 from app.view_state import View, merged_query, read_view, share_link
 from backend.summary import SINGLE_AVG
 
@@ -70,7 +71,8 @@ def wait_for_runs() -> None:
         now = store.get_experiment(e["id"])
         if now is None or now["status"] != e["status"]:
             st.rerun()
-        st.progress(float(now["progress"] or 0), text=f"{e['id']}: {now['stage'] or ''}")
+        text = f"{e['id']}: {now['stage'] or ''} · {time_text(now)}"
+        st.progress(float(now["progress"] or 0), text=md(text))
 
 
 if waiting:
