@@ -36,7 +36,7 @@ from backend.estimate import ProgressScale, StageCost, stage_costs
 from backend.objectives import standard_objectives, standardize
 from backend.policy import SAMPLER_KEY as SAMPLER
 from backend.policy import sample_answers
-from backend.ppo import norm_answers_key, run_ppo
+from backend.ppo import norm_answers_key, norm_key, run_ppo
 from backend.preferences import PreferenceSplit, make_preferences
 from backend.reward_models import heldout_accuracy, score, train_proxy, unique_rows
 from backend.runtime import Progress, RunContext, cpu_workers
@@ -106,6 +106,9 @@ class Runner(RunContext):
         return stable_hash(sft_key, self.cfg.bon.num_prompts, self.cfg.bon.samples,
                            self.cfg.seed, SAMPLER)  # fmt: skip
 
+    def scores_key(self, member_key: str, samples_key: str) -> str:
+        return stable_hash(member_key, samples_key)
+
     def cache_plan(self) -> dict:
         """What of this run the cache holds already (True) or must be computed (False), from
         the keys the stages use; nothing is loaded or trained. {"sft": bool, "prefs": bool,
@@ -133,10 +136,10 @@ class Runner(RunContext):
         plan["proxies"] = [k is not None and cache.has("proxy", k) for k in keys]
         samples_key = self.samples_key(sft_key)
         plan["samples"] = cache.has("samples", samples_key)
-        plan["scores"] = [k is not None and cache.has("scores", stable_hash(k, samples_key))
+        plan["scores"] = [k is not None and cache.has("scores", self.scores_key(k, samples_key))
                           for k in keys]  # fmt: skip
-        norm = norm_answers_key(cfg, sft_key)
-        plan["ppo_norm"] = [k is not None and cache.has("ppo_norm", stable_hash(k, norm))
+        answers = norm_answers_key(cfg, sft_key)
+        plan["ppo_norm"] = [k is not None and cache.has("ppo_norm", norm_key(k, answers))
                             for k in keys]  # fmt: skip
         return plan
 
@@ -259,7 +262,7 @@ class Runner(RunContext):
         return key, self.timed("sampling_s", self.cache.load_or_create, "samples", key, build, load)
 
     def member_scores(self, member_key: str, samples_key: str, proxy, samples) -> np.ndarray:
-        key = stable_hash(member_key, samples_key)
+        key = self.scores_key(member_key, samples_key)
 
         def build(folder: Path) -> None:
             P, N, T = samples["answers"].shape
