@@ -26,20 +26,12 @@ PAGES = {
 }
 
 
-HOME = "learn"  # the root address's page, always: see root_link_target
+HOME = "learn"  # where the root address goes (main.py's hidden root page)
 
 
-def root_link_target(url_path: str, query: dict) -> str | None:
+def root_link_target(query: dict) -> str | None:
     """The page a root address with a share link's query names (?run=ID the result,
-    ?compare=... the comparison), or None.
-
-    Why not make that page the default instead: Streamlit serves the default page at the root
-    and nowhere else, so a page made default by the query could no longer be found at its own
-    path, and /result?run=ID (or a reload of it) popped a "Page not found" dialog over the right
-    page. So the root is always Learn, and main.py switches a root link to its page's own
-    address."""
-    if url_path:
-        return None
+    ?compare=... the comparison), or None (then Learn)."""
     if "run" in query:
         return "result"
     if "compare" in query:

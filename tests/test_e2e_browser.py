@@ -346,6 +346,8 @@ def test_no_page_not_found_dialog_for_addresses_with_a_query(server_only):
                 ("/runs", "Runs"),
                 ("/result", "Result"),
                 ("/", None),
+                ("/learn?lam=0.3", None),
+                ("/learn", None),
             ]:
                 no_page_not_found(page, u + path, heading)
             # A root share link lands on the page's own address, which reloads without a dialog.
