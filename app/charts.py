@@ -106,7 +106,8 @@ def curves_figure(
         # Single members are thin lines beside the ensemble's; alone (or averaged) they are not.
         single = c["objective"] == "single" and "group_size" not in c and len(curves) > 1
         if show_band and all("gold_lo" in p for p in pts):
-            band_trace(fig, xs, pts, colour, c["label"])
+            lo, hi = [p["gold_lo"] for p in pts], [p["gold_hi"] for p in pts]
+            band_trace(fig, xs, lo, hi, colour, c["label"], c["label"])
         width = 1.5 if single else 3
         custom = [[p.get(xk), p["kl"]] for p in pts]
         hover = f"{xk}=%{{customdata[0]}}<br>KL=%{{customdata[1]:.3f}}<br>%{{y:.3f}}"
@@ -183,20 +184,29 @@ def curves_figure(
     return fig
 
 
-def band_trace(fig: go.Figure, xs: list[float], pts: list[dict], colour: str, label: str) -> None:
-    """The band of a group curve: from its lowest to its highest member's gold, filled."""
-    rgb = tuple(int(colour.lstrip("#")[k : k + 2], 16) for k in (0, 2, 4))
-    fill = f"rgba({rgb[0]},{rgb[1]},{rgb[2]},0.15)"
-    common = {"legendgroup": label, "showlegend": False, "hoverinfo": "skip", "mode": "lines"}
+def _translucent(colour: str, alpha: float = 0.15) -> str:
+    """ "#1f77b4" -> "rgba(31,119,180,0.15)": a band under its line's colour."""
+    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def band_trace(
+    fig: go.Figure,
+    xs: list[float],
+    lo: list[float],
+    hi: list[float],
+    colour: str,
+    name: str,
+    group: str,
+) -> None:
+    """The shaded band of a group curve (backend.summary.band_points: an ensemble's single
+    members, or runs that differ only by seed), from its lowest to its highest value, in its
+    line's colour; one trace, outside the legend (it follows its line's legend group)."""
     fig.add_trace(
         go.Scatter(
-            x=xs, y=[p["gold_hi"] for p in pts], line={"width": 0}, name=f"{label} · hi", **common
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=xs, y=[p["gold_lo"] for p in pts], line={"width": 0}, fill="tonexty",
-            fillcolor=fill, name=f"{label} · band", **common,
+            x=xs + xs[::-1], y=list(hi) + list(lo)[::-1], fill="toself",
+            fillcolor=_translucent(colour), line={"width": 0}, mode="lines", hoverinfo="skip",
+            showlegend=False, legendgroup=group, name=f"{name} · band",
         )
     )  # fmt: skip
 
@@ -204,21 +214,30 @@ def band_trace(fig: go.Figure, xs: list[float], pts: list[dict], colour: str, la
 def compare_figure(
     series: list[tuple[str, dict]], x: str = "kl", metric: str = "gold", title: str | None = None
 ) -> go.Figure:
-    """Several runs overlaid: colour = run, dash = objective; (run label, curve) pairs."""
+    """Several runs overlaid: colour = run (one run: the objective), dash = objective; (run
+    label, curve) pairs. A curve
+    with band points (backend.summary.band_points: a seed group) gets its band, shaded."""
     fig = go.Figure()
     run_colour: dict[str, str] = {}
+    one_run = len({run for run, _ in series}) == 1  # then colour tells the objectives apart
     for run, c in series:
         colour = run_colour.setdefault(run, RUN_COLOURS[len(run_colour) % len(RUN_COLOURS)])
+        if one_run:
+            colour = objective_colour(c)
         pts = c["points"]
         if metric == "proxy" and not has_proxy(pts):
             continue  # a DPO run without an ensemble has no proxy to show
         method = c.get("method", "bon")
+        name = escape.plotly(f"{run} · {c['label']}")
+        if f"{metric}_lo" in pts[0]:  # a seed group: the band between its lowest and highest
+            lo, hi = [p[f"{metric}_lo"] for p in pts], [p[f"{metric}_hi"] for p in pts]
+            band_trace(fig, _xs(pts, x), lo, hi, colour, name, run)
         fig.add_trace(
             go.Scatter(
                 x=_xs(pts, x),
                 y=[p[metric] for p in pts],
                 mode="lines+markers",
-                name=escape.plotly(f"{run} · {c['label']}"),
+                name=name,
                 legendgroup=run,
                 line={"color": colour, "dash": OBJECTIVE_DASHES.get(c["objective"], "solid")},
                 marker={"size": 5, "symbol": METHOD_MARKERS.get(method, "circle")},

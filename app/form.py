@@ -17,7 +17,7 @@ import streamlit as st
 from app import access
 from app.escape import md
 from backend.admission import check_admission
-from backend.config import ConfigError, ExperimentConfig, validate
+from backend.config import OBJECTIVES, ConfigError, ExperimentConfig, validate
 
 SECTIONS = {  # stage -> title; top-level fields are "Experiment"
     "": "Experiment",
@@ -41,6 +41,11 @@ STEPS = {
 }
 SEEDS_KEY = "f_seeds"
 MAX_SEEDS = 20
+# Sweeps from one form, opened as one comparison: PPO against every objective, DPO over betas.
+SWEEP_OBJECTIVES_KEY = "f_sweep_objectives"  # a checkbox
+SWEEP_BETAS_KEY = "f_sweep_betas"  # "0.03, 0.1, 0.3, 1"; empty: the beta field's one value
+BETAS_OPTION = "beta sweep"  # how a ConfigError names the betas field
+MAX_RUNS = 40  # one submission's experiments (seeds x swept values)
 
 
 @dataclass(frozen=True)
@@ -136,10 +141,41 @@ def parse_seeds(text: str) -> list[int]:
     return list(dict.fromkeys(seeds))
 
 
-def build(values: dict[str, Any], seeds_text: str) -> list[ExperimentConfig]:
-    """One validated config per seed from the form's values {dotted: value}. Raises ConfigError
-    naming the option (as the CLI does)."""
+def parse_betas(text: str) -> list[float]:
+    """ "0.03, 0.1, 0.3" -> betas (empty text: none); ConfigError(BETAS_OPTION, ...) when
+    malformed. Ranges are validate()'s (it names --dpo-beta)."""
+    try:
+        betas = [float(p) for p in text.replace(" ", "").split(",") if p]
+    except ValueError:
+        message = f"betas are numbers separated by commas, like 0.03, 0.1, 0.3; got {text!r}"
+        raise ConfigError(BETAS_OPTION, message) from None
+    return list(dict.fromkeys(betas))
+
+
+def sweep_values(values: dict[str, Any], every_objective: bool, betas_text: str) -> list[dict]:
+    """The changes each run of a sweep makes: [{}] without one; PPO against every objective
+    (single at the form's member, mean, WCO, UWO); DPO at each beta of the list."""
+    method = values.get("method", "bon")
+    if method == "ppo" and every_objective:
+        return [{"ppo.objective": o} for o in OBJECTIVES]
+    if method == "dpo" and betas_text.strip():
+        return [{"dpo.beta": b} for b in parse_betas(betas_text)]
+    return [{}]
+
+
+def build(
+    values: dict[str, Any],
+    seeds_text: str,
+    every_objective: bool = False,
+    betas_text: str = "",
+) -> list[ExperimentConfig]:
+    """One validated config per seed (and swept value: sweep_values) from the form's values
+    {dotted: value}. Raises ConfigError naming the option (as the CLI does)."""
     seeds = parse_seeds(seeds_text)
+    sweep = sweep_values(values, every_objective, betas_text)
+    if len(seeds) * len(sweep) > MAX_RUNS:
+        message = f"at most {MAX_RUNS} experiments at once; {len(seeds)} seeds x {len(sweep)}"
+        raise ConfigError("--seed", message)
     values = dict(values)
     # The CLI's --uwo-lambda sets UWO's lambda of both methods; a changed lambda does so here.
     method = values.get("method", "bon")
@@ -152,7 +188,9 @@ def build(values: dict[str, Any], seeds_text: str) -> list[ExperimentConfig]:
         base = ExperimentConfig().replace(**{k: v for k, v in values.items() if k != "seed"})
     except TypeError as e:
         raise ConfigError("config", str(e)) from None
-    return [check_admission(validate(base.replace(seed=s))) for s in seeds]
+    return [
+        check_admission(validate(base.replace(seed=s, **change))) for change in sweep for s in seeds
+    ]
 
 
 def _step(f: Field) -> float:

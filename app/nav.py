@@ -26,10 +26,14 @@ PAGES = {
 }
 
 
-def default_page(query: dict) -> str:
-    """The page the root address opens: ?run=ID the result, ?compare=... the comparison."""
+HOME = "learn"  # where the root address goes (main.py's hidden root page)
+
+
+def root_link_target(query: dict) -> str | None:
+    """The page a root address with a share link's query names (?run=ID the result,
+    ?compare=... the comparison), or None (then Learn)."""
     if "run" in query:
         return "result"
     if "compare" in query:
         return "compare"
-    return "learn"
+    return None

@@ -338,3 +338,51 @@ def shipped(name: str):
 def example_key(name: str) -> str:
     """The curve cache's key of a shipped example (a run's key is its page key)."""
     return f"example_{name}"
+
+
+# ---- the shipped reproduction report, cancelling a suite -----------------------------
+
+
+def shipped_reproduction() -> dict | None:
+    """The full suite's claims as shipped in docs/reproduction/ (with its date and config)."""
+    from db.reproduce import shipped_report
+
+    return shipped_report()
+
+
+def cancel_reproduction(manifest: dict) -> int:
+    """Cancel a reproduction's queued and running experiments; finished ones are kept."""
+    from db.reproduce import cancel
+
+    access.require_change("cancelling a reproduction")
+    return cancel(manifest)
+
+
+# ---- the form's cost estimate ------------------------------------------------------------------
+
+
+@st.cache_data(ttl=5, show_spinner=False, max_entries=64)
+def _estimate(config: str) -> list:
+    from backend.config import ExperimentConfig
+    from backend.experiment import plan_run  # torch: only once the form has a config
+
+    return plan_run(ExperimentConfig.from_dict(json.loads(config)))
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def machine_pace() -> float | None:
+    """How much slower (> 1) this machine's recent runs went than the estimate's fixed rates
+    (backend.estimate.pace over db.api.recent_timings), or None before any such run."""
+    from backend.estimate import pace
+    from db import api
+
+    return pace(api.recent_timings())
+
+
+def estimate(cfg) -> list:
+    """What `cfg` reuses from the cache and what it must compute, with rough seconds per stage
+    (backend.estimate.StageCost; nothing is trained), at this machine's recent pace. Cached a
+    few seconds: the form reruns on every change, and the cache changes only as runs finish."""
+    from backend.estimate import paced
+
+    return paced(_estimate(json.dumps(cfg.to_dict(), sort_keys=True)), machine_pace())

@@ -12,6 +12,8 @@ reported in View.problems, never raised: a mistyped link still opens the run):
     objectives  curves shown, comma separated from OBJECTIVES              objectives=wco,uwo
     x           the x axis, one of X_AXES                                  x=sqrt_kl
     show        toggles that are on, comma separated from TOGGLES          show=proxy,fits
+    metric      what the y axis shows, one of METRICS (Compare)            metric=proxy
+Compare also names direct alignment's curves by their loss in `objectives` (LOSSES).
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from urllib.parse import urlencode
 
 LAM_MAX = 10.0
 OBJECTIVES = ("single", "mean", "wco", "uwo")
+LOSSES = ("dpo", "ipo", "slic")  # a DPO curve's objective is its loss (Compare shows them)
+METRICS = ("gold", "proxy")
 X_AXES = ("kl", "sqrt_kl", "kl_exact", "sqrt_kl_exact", "n", "step")
 TOGGLES = ("proxy", "fits", "se", "singles", "band")
-KEYS = ("lam", "members", "objectives", "x", "show")
+KEYS = ("lam", "members", "objectives", "x", "show", "metric")
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ class View:
     objectives: tuple[str, ...] | None = None
     x: str | None = None
     show: frozenset[str] | None = None
+    metric: str | None = None
     problems: tuple[str, ...] = field(default=(), compare=False)
 
     def with_(self, **changes) -> View:
@@ -49,7 +54,7 @@ def _list(raw: str) -> list[str]:
 def read_view(query: Mapping[str, str], members_total: int | None = None) -> View:
     """The View a link asks for. `members_total` (K, when known) bounds the member indices."""
     problems: list[str] = []
-    lam = members = objectives = x = show = None
+    lam = members = objectives = x = show = metric = None
     if "lam" in query:
         try:
             lam = float(query["lam"])
@@ -72,10 +77,10 @@ def read_view(query: Mapping[str, str], members_total: int | None = None) -> Vie
             )
     if "objectives" in query:
         got = _list(query["objectives"])
-        bad = [o for o in got if o not in OBJECTIVES]
+        bad = [o for o in got if o not in OBJECTIVES + LOSSES]
         if bad or not got:
             problems.append(
-                f"objectives={query['objectives']!r}: allowed are {', '.join(OBJECTIVES)}"
+                f"objectives={query['objectives']!r}: allowed are " + ", ".join(OBJECTIVES + LOSSES)
             )
         else:
             objectives = tuple(dict.fromkeys(got))
@@ -91,7 +96,12 @@ def read_view(query: Mapping[str, str], members_total: int | None = None) -> Vie
             problems.append(f"show={query['show']!r}: allowed are {', '.join(TOGGLES)}")
         else:
             show = frozenset(got)
-    return View(lam, members, objectives, x, show, tuple(problems))
+    if "metric" in query:
+        if query["metric"] in METRICS:
+            metric = query["metric"]
+        else:
+            problems.append(f"metric={query['metric']!r}: allowed are {', '.join(METRICS)}")
+    return View(lam, members, objectives, x, show, metric=metric, problems=tuple(problems))
 
 
 def view_params(view: View) -> dict[str, str]:
@@ -107,6 +117,8 @@ def view_params(view: View) -> dict[str, str]:
         out["x"] = view.x
     if view.show is not None:
         out["show"] = ",".join(t for t in TOGGLES if t in view.show)
+    if view.metric is not None:
+        out["metric"] = view.metric
     return out
 
 

@@ -154,6 +154,11 @@ class ArtifactCache:
     def path(self, stage: str, key: str) -> Path:
         return self.root / stage / key
 
+    def has(self, stage: str, key: str) -> bool:
+        """Whether (stage, key) is built (for the cost estimate: its checksums are checked only
+        when it is loaded)."""
+        return self.enabled and (self.path(stage, key) / MANIFEST).exists()
+
     def get_or_create(self, stage: str, key: str, build: Callable[[Path], None]) -> Path:
         """The folder for (stage, key); build(folder) fills it the first time. Its files match
         their checksums (a corrupt copy is rebuilt)."""

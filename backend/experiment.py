@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import platform
 import time
 from collections.abc import Callable
@@ -31,13 +32,14 @@ from backend.cache import ArtifactCache, stable_hash
 from backend.config import ExperimentConfig, validate
 from backend.diagnostics import ensemble_stats
 from backend.dpo import run_dpo
+from backend.estimate import ProgressScale, StageCost, stage_costs
 from backend.objectives import standard_objectives, standardize
 from backend.policy import SAMPLER_KEY as SAMPLER
 from backend.policy import sample_answers
-from backend.ppo import run_ppo
+from backend.ppo import norm_answers_key, norm_key, run_ppo
 from backend.preferences import PreferenceSplit, make_preferences
 from backend.reward_models import heldout_accuracy, score, train_proxy, unique_rows
-from backend.runtime import Progress, RunContext
+from backend.runtime import Progress, RunContext, cpu_workers
 from backend.seeding import stage_seed, torch_generator
 from backend.summary import summarize_curves
 from backend.worlds.base import World
@@ -86,6 +88,70 @@ class Runner(RunContext):
         self.world: World = make_world(cfg, self.device)
         check_prompt_counts(cfg, len(self.world.prompts()))
 
+    # ---- cache keys (also what plan_run checks: the estimate trains nothing) ----------------
+
+    def preferences_key(self, sft_key: str, member: int | None = None) -> str:
+        own = () if member is None else (("member", member),)
+        prefs = dataclasses.asdict(self.cfg.preferences)
+        return stable_hash(sft_key, prefs, self.cfg.seed, SAMPLER, *own)
+
+    def member_data_key(self, i: int, sft_key: str, prefs_key: str) -> str:
+        """The key of the pairs member i trains on (member_pairs)."""
+        if self.cfg.reward_models.diversity == "independent" and i > 0:
+            return self.preferences_key(sft_key, member=i)
+        return prefs_key  # bootstrap: RewardModelConfig (diversity) and i in the member's key
+
+    def member_key(self, i: int, data_key: str, backbone_key: tuple) -> str:
+        rm = dataclasses.asdict(self.cfg.reward_models)
+        rm.pop("members")  # member i does not depend on how many others there are
+        return stable_hash(data_key, rm, i, *self.world.proxy_key_parts(), *backbone_key)
+
+    def samples_key(self, sft_key: str) -> str:
+        return stable_hash(sft_key, self.cfg.bon.num_prompts, self.cfg.bon.samples,
+                           self.cfg.seed, SAMPLER)  # fmt: skip
+
+    def scores_key(self, member_key: str, samples_key: str) -> str:
+        return stable_hash(member_key, samples_key)
+
+    def cache_plan(self) -> dict:
+        """What of this run the cache holds already (True) or must be computed (False), from
+        the keys the stages use; nothing is loaded or trained. {"sft": bool, "prefs": bool,
+        "proxies", "scores", "ppo_norm": [bool] * K (only the ones the method uses), "samples":
+        bool}. Not counted: an "independent" member's own pairs, a "pretrain" member's SFT run."""
+        cfg, cache, world = self.cfg, self.cache, self.world
+        K = cfg.reward_models.members
+        uses_proxies = cfg.method != "dpo" or cfg.dpo.score_proxies
+        sft_key = world.initial_policy_key(cfg)
+        plan = {"sft": world.has_initial_policy(cfg, cache), "prefs": False, "samples": False}
+        if sft_key is None:  # not known before loading: everything counts as to compute
+            none = [False] * K
+            plan.update(proxies=none if uses_proxies else [], scores=none, ppo_norm=none)
+            return plan
+        prefs_key = self.preferences_key(sft_key)
+        plan["prefs"] = cache.has("prefs", prefs_key)
+        keys: list[str | None] = []
+        for i in range(K if uses_proxies else 0):
+            backbone: tuple | None = ()
+            if cfg.reward_models.diversity == "pretrain" and i > 0:
+                bk = world.member_backbone_key(cfg, i)
+                backbone = (("backbone", bk),) if bk else None
+            data_key = self.member_data_key(i, sft_key, prefs_key)
+            keys.append(None if backbone is None else self.member_key(i, data_key, backbone))
+        plan["proxies"] = [k is not None and cache.has("proxy", k) for k in keys]
+        samples_key = self.samples_key(sft_key)
+        plan["samples"] = cache.has("samples", samples_key)
+        plan["scores"] = [k is not None and cache.has("scores", self.scores_key(k, samples_key))
+                          for k in keys]  # fmt: skip
+        answers = norm_answers_key(cfg, sft_key)
+        plan["ppo_norm"] = [k is not None and cache.has("ppo_norm", norm_key(k, answers))
+                            for k in keys]  # fmt: skip
+        return plan
+
+    def costs(self) -> list[StageCost]:
+        """The stages with what is reused and rough seconds (backend/estimate.py)."""
+        workers = cpu_workers() if self.device.type == "cpu" and self.world.thread_safe else 1
+        return stage_costs(self.cfg, self.cache_plan(), workers)
+
     # ---- stages -------------------------------------------------------------------------------
 
     def sft(self):
@@ -99,10 +165,7 @@ class Runner(RunContext):
     ) -> tuple[str, PreferenceSplit, PreferenceSplit]:
         """The experiment's pairs, or (member i of an "independent" ensemble) a member's own
         freshly sampled and labelled ones."""
-        own = () if member is None else (("member", member),)
-        key = stable_hash(
-            sft_key, dataclasses.asdict(self.cfg.preferences), self.cfg.seed, SAMPLER, *own
-        )
+        key = self.preferences_key(sft_key, member)
         seq = stage_seed(self.cfg.seed, "prefs", *([] if member is None else [member]))
 
         def build(folder: Path) -> None:
@@ -118,13 +181,12 @@ class Runner(RunContext):
         train, heldout = self.cache.load_or_create("prefs", key, build, load)
         return key, train, heldout
 
-    def member(self, i: int, sft_key: str, prefs_key: str, train, heldout):
-        """Member i of the ensemble, trained once and cached: (key, proxy, stats)."""
-        rm = dataclasses.asdict(self.cfg.reward_models)
-        rm.pop("members")  # member i does not depend on how many others there are
+    def member(self, i: int, sft_key: str, prefs_key: str, train, heldout, on_batch=None):
+        """Member i of the ensemble, trained once and cached: (key, proxy, stats). on_batch(done,
+        total) after each training minibatch (progress)."""
         data_key, pairs = self.member_pairs(i, sft_key, prefs_key, train)
         backbone, backbone_key = self.member_backbone(i)
-        key = stable_hash(data_key, rm, i, *self.world.proxy_key_parts(), *backbone_key)
+        key = self.member_key(i, data_key, backbone_key)
 
         def build(folder: Path) -> None:
             seq = stage_seed(self.cfg.seed, "proxy", i)
@@ -132,7 +194,7 @@ class Runner(RunContext):
             proxy = self.world.new_proxy(backbone, self.cfg.reward_models, head_seed)
             stats = train_proxy(
                 proxy, self.world, pairs, self.cfg.reward_models, torch_generator(seq, "cpu"),
-                heldout,
+                heldout, on_batch,
             )  # fmt: skip
             assets.save_state(proxy, folder / "model.safetensors")
             acc = heldout_accuracy(proxy, self.world, heldout)
@@ -155,7 +217,7 @@ class Runner(RunContext):
             return prefs_key, train.take(rng.integers(0, len(train), size=len(train)))
         if diversity == "independent" and i > 0:
             key, own, _ = self.preferences(sft_key, member=i)
-            return key, own
+            return key, own  # key == member_data_key(i, ...)
         return prefs_key, train
 
     def member_backbone(self, i: int) -> tuple[object, tuple]:
@@ -168,7 +230,7 @@ class Runner(RunContext):
 
     def samples(self, sft_key: str) -> tuple[str, dict[str, np.ndarray]]:
         P, N = self.cfg.bon.num_prompts, self.cfg.bon.samples
-        key = stable_hash(sft_key, P, N, self.cfg.seed, SAMPLER)
+        key = self.samples_key(sft_key)
 
         def build(folder: Path) -> None:
             rng = np.random.default_rng(stage_seed(self.cfg.seed, "samples"))
@@ -178,9 +240,15 @@ class Runner(RunContext):
                 [rng.permutation(n_prompts) for _ in range(-(-P // n_prompts))]
             )[:P]
 
+            done = []
+
             def one_prompt(j: int) -> np.ndarray:  # its own random stream: prompts run in parallel
                 gen = torch_generator(stage_seed(self.cfg.seed, "samples", j), self.device)
-                return sample_answers(self.policy, self.world, np.full(N, prompt_idx[j]), gen)
+                out = sample_answers(self.policy, self.world, np.full(N, prompt_idx[j]), gen)
+                done.append(j)
+                self.tick(0.4 + 0.2 * len(done) / P, f"sampling {N} answers for each prompt: "
+                          f"{len(done)} of {P} prompts")  # fmt: skip
+                return out
 
             answers = np.stack(self.parallel(one_prompt, range(P)))  # (P, N, T)
             flat_idx = np.repeat(prompt_idx, N)  # (P*N,)
@@ -198,7 +266,7 @@ class Runner(RunContext):
         return key, self.timed("sampling_s", self.cache.load_or_create, "samples", key, build, load)
 
     def member_scores(self, member_key: str, samples_key: str, proxy, samples) -> np.ndarray:
-        key = stable_hash(member_key, samples_key)
+        key = self.scores_key(member_key, samples_key)
 
         def build(folder: Path) -> None:
             P, N, T = samples["answers"].shape
@@ -235,12 +303,22 @@ class Runner(RunContext):
         K = self.cfg.reward_models.members
         self.stage("reward_models", 0.1, f"training {K} proxies")
         finished = []
+        share = [0.0] * K  # each member's fraction of its training batches done
+        E = self.cfg.reward_models.epochs
 
         def one_member(i: int):
-            self.stage("reward_models", 0.1 + 0.3 * len(finished) / K, f"training proxy {i + 1}")
-            out = self.member(i, sft_key, prefs_key, train, heldout)
+            self.stage("reward_models", 0.1 + 0.3 * sum(share) / K, f"training proxy {i + 1}")
+
+            def on_batch(done: int, total: int) -> None:
+                share[i] = done / total
+                epoch = min(E, 1 + done * E // total)
+                self.tick(0.1 + 0.3 * sum(share) / K, f"training proxy {i + 1} of {K}, epoch "
+                          f"{epoch} of {E} ({len(finished)} of {K} ready)")  # fmt: skip
+
+            out = self.member(i, sft_key, prefs_key, train, heldout, on_batch)
+            share[i] = 1.0
             finished.append(i)
-            self.progress(0.1 + 0.3 * len(finished) / K, f"{len(finished)} of {K} proxies ready")
+            self.progress(0.1 + 0.3 * sum(share) / K, f"{len(finished)} of {K} proxies ready")
             return out
 
         members = self.timed("reward_models_s", self.parallel, one_member, range(K))
@@ -261,6 +339,10 @@ class Runner(RunContext):
 
     def _run(self) -> ExperimentOutput:
         t_start = time.perf_counter()
+        # Progress becomes roughly the fraction of the estimated time, so the pages can tell
+        # how long is left (backend/estimate.py).
+        costs = self.costs()
+        self.scale = ProgressScale(self.cfg.method, costs)
         if self.cfg.method == "dpo":  # trains no reward model: the proxies only when asked for
             result, arrays, reward_models = self.run_dpo()
         else:
@@ -279,6 +361,10 @@ class Runner(RunContext):
                 "reward_models": reward_models,
                 "summary": summarize_curves(result["curves"]),
                 "timings": {k: round(v, 4) for k, v in self.timings.items()},
+                # what the estimate said at the start, per stage (backend.estimate.pace)
+                "estimate": {
+                    c.stage: round(c.seconds, 3) for c in costs if math.isfinite(c.seconds)
+                },
                 "cache_hits": list(self.cache.hits),
                 "cache_repairs": list(self.cache.repairs),
                 "device": str(self.device),
@@ -292,13 +378,18 @@ class Runner(RunContext):
         cfg = self.cfg
         self.stage("samples", 0.4, f"sampling {cfg.bon.samples} answers for each prompt")
         samples_key, samples = self.samples(sft_key)
-        self.stage("scoring", 0.6, f"scoring the answers with {len(proxies)} proxies")
-        raw_scores = self.timed(
-            "scoring_s",
-            self.parallel,
-            lambda i: self.member_scores(member_keys[i], samples_key, proxies[i], samples),
-            range(len(proxies)),
-        )
+        K = len(proxies)
+        self.stage("scoring", 0.6, f"scoring the answers with {K} proxies")
+        scored = []
+
+        def one_member(i: int) -> np.ndarray:
+            out = self.member_scores(member_keys[i], samples_key, proxies[i], samples)
+            scored.append(i)
+            self.tick(0.6 + 0.35 * len(scored) / K, f"scoring the answers: {len(scored)} of {K} "
+                      "proxies done")  # fmt: skip
+            return out
+
+        raw_scores = self.timed("scoring_s", self.parallel, one_member, range(K))
         self.stage("curves", 0.95, "computing best-of-n curves")
         t0 = time.perf_counter()
         # Standardize on the initial policy's answers (this very matrix): population std, over
@@ -307,7 +398,6 @@ class Runner(RunContext):
         proxy, proxy_mu, proxy_sd = standardize(np.stack(raw_scores, axis=-1), axis=(0, 1))
         for rm, mu, sd in zip(reward_models, proxy_mu, proxy_sd, strict=True):
             rm["standardization"] = {"mean": float(mu), "std": float(sd)}
-        K = len(proxies)
         curves = bon_curves(gold, proxy, standard_objectives(K, cfg.bon.uwo_lambda))
         ensemble = ensemble_stats(gold, proxy, cfg.reward_models.diversity)
         self.timings["curves_s"] = time.perf_counter() - t0
@@ -358,3 +448,9 @@ def run_experiment(
     """Run one experiment. progress(fraction, message) is called at each stage; should_stop() is
     checked at every stage boundary and raises Cancelled when it returns True."""
     return Runner(cfg, cache or ArtifactCache(), progress, should_stop).run()
+
+
+def plan_run(cfg: ExperimentConfig, cache: ArtifactCache | None = None) -> list[StageCost]:
+    """What `cfg` would reuse from the cache and what it must compute, with rough seconds
+    (backend/estimate.py), without loading or training anything: the form's cost estimate."""
+    return Runner(cfg, cache or ArtifactCache(), None, None).costs()

@@ -360,6 +360,19 @@ def train_ppo(
 # ---- the experiment: PPO against one objective of the best-of-n proxies ------------------------
 
 
+def norm_answers_key(cfg, sft_key: str) -> str:
+    """The key of the initial policy's answers the proxies are standardized on (a member's
+    standardization on them: norm_key)."""
+    pc = cfg.ppo
+    return stable_hash(sft_key, "ppo-norm", cfg.seed, pc.eval_prompts, pc.norm_samples,
+                       SAMPLER_KEY)  # fmt: skip
+
+
+def norm_key(member_key: str, answers_key: str) -> str:
+    """The key of one member's standardization on those answers."""
+    return stable_hash(member_key, answers_key)
+
+
 def standardization(
     ctx: RunContext, proxies: list, member_keys: list[str], sft_key: str, train_prompts
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -369,8 +382,7 @@ def standardization(
     only when a member is missing."""
     cfg, pc = ctx.cfg, ctx.cfg.ppo
     seq = stage_seed(cfg.seed, "ppo-norm")
-    answers_key = stable_hash(sft_key, "ppo-norm", cfg.seed, pc.eval_prompts, pc.norm_samples,
-                              SAMPLER_KEY)  # fmt: skip
+    answers_key = norm_answers_key(cfg, sft_key)
     drawn: dict[str, np.ndarray] = {}
 
     def answers() -> tuple[np.ndarray, np.ndarray]:
@@ -390,7 +402,7 @@ def standardization(
                 json.dumps({"mean": float(raw.mean()), "std": float(raw.std())})
             )
 
-        folder = ctx.cache.get_or_create("ppo_norm", stable_hash(key, answers_key), build)
+        folder = ctx.cache.get_or_create("ppo_norm", norm_key(key, answers_key), build)
         stats.append(json.loads((folder / "standardization.json").read_text()))
     mu = np.array([s["mean"] for s in stats])
     sd = np.array([s["std"] for s in stats])

@@ -12,6 +12,8 @@ Shapes: B sequences, M pairs, T answer tokens, K members.
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -52,29 +54,32 @@ def train_proxy(
     cfg: RewardModelConfig,
     generator: torch.Generator,
     heldout: PreferenceSplit | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> dict[str, list[float]]:
     """Bradley-Terry training: loss = -log sigmoid(r_chosen - r_rejected) + l2 * mean(r^2),
     fused AdamW (no weight decay), minibatches in an order drawn from `generator`.
 
     Returns {"train_loss": the mean training loss of each epoch (penalty included),
     "heldout_loss": the Bradley-Terry loss on the clean held-out pairs after each epoch (no
-    penalty; empty without `heldout`)}.
+    penalty; empty without `heldout`)}. on_batch(done, total) after each minibatch (progress;
+    it draws no random numbers, so the numbers do not depend on it).
     """
     device = next(proxy.parameters()).device
     # Dropout (transformers' proxy bases have it; toy proxies do not) draws from torch's global
     # generator: seed it from this member's stream, and give the caller's state back after.
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(generator.initial_seed())
-        return _train(proxy, world, train, cfg, generator, heldout)
+        return _train(proxy, world, train, cfg, generator, heldout, on_batch)
 
 
-def _train(proxy, world, train, cfg, generator, heldout) -> dict[str, list[float]]:
+def _train(proxy, world, train, cfg, generator, heldout, on_batch) -> dict[str, list[float]]:
     device = next(proxy.parameters()).device
     chosen = _inputs(world, train.prompt_idx, train.chosen, device)  # (M, Tp+T)
     rejected = _inputs(world, train.prompt_idx, train.rejected, device)  # (M, Tp+T)
     M = chosen.shape[0]
     opt = torch.optim.AdamW(proxy.parameters(), lr=cfg.lr, weight_decay=0.0, fused=True)
     out: dict[str, list[float]] = {"train_loss": [], "heldout_loss": []}
+    batches, done = cfg.epochs * math.ceil(M / cfg.batch_size), 0
     for _ in range(cfg.epochs):
         proxy.train()
         order = torch.randperm(M, generator=generator).to(device)
@@ -88,6 +93,9 @@ def _train(proxy, world, train, cfg, generator, heldout) -> dict[str, list[float
             loss.backward()
             opt.step()
             total += loss.detach() * len(mb)
+            done += 1
+            if on_batch is not None:
+                on_batch(done, batches)
         out["train_loss"].append(float(total) / M)
         if heldout is not None:
             proxy.eval()

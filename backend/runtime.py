@@ -9,6 +9,7 @@ depending on the engine that calls it.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,7 @@ from backend.seeding import stage_seed
 from backend.worlds.base import World
 
 Progress = Callable[[float, str], None]
+TICK_S = 1.0  # progress within a stage is reported at most this often (each report is a write)
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -63,7 +65,10 @@ class RunContext:
     ) -> None:
         self.cfg = cfg
         self.cache = cache
-        self.progress = progress or (lambda frac, msg: None)
+        self._report = progress or (lambda frac, msg: None)
+        self.scale: Callable[[float], float] = lambda frac: frac  # backend.estimate.ProgressScale
+        self._lock = threading.Lock()  # members and prompts report from several threads
+        self._last_frac, self._last_t = 0.0, -float("inf")
         self.should_stop = should_stop or (lambda: False)
         self.device = resolve_device(cfg.device)
         self.timings: dict[str, float] = {}
@@ -73,6 +78,20 @@ class RunContext:
         if self.should_stop():
             raise Cancelled(f"cancelled before {name}")
         self.progress(frac, message)
+
+    def progress(self, frac: float, message: str) -> None:
+        """Report progress: `frac` is the engine's fraction (backend.estimate.SEGMENTS), stored
+        as `scale(frac)`, roughly the fraction of the run's estimated time; never backwards
+        (members running side by side report out of order)."""
+        with self._lock:
+            self._last_frac = max(self._last_frac, self.scale(frac))
+            self._last_t = time.monotonic()
+            self._report(self._last_frac, message)
+
+    def tick(self, frac: float, message: str) -> None:
+        """Progress within a stage (batches, prompts, steps), at most every TICK_S seconds."""
+        if time.monotonic() - self._last_t >= TICK_S:
+            self.progress(frac, message)
 
     def heldout_prompts(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(held-out, training) prompt indices, each sorted: k of the world's prompts chosen by

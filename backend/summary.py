@@ -84,3 +84,12 @@ def summarize_curves(curves: list[dict]) -> dict:
     for c in curves:
         out[c["label"]] = curve_stats(c["points"], x)
     return out
+
+
+def on_common_x(curves: list[dict]) -> list[dict]:
+    """The curves cut to the x values (n or step) every one of them has, so they can be
+    averaged point by point (band_points): runs of one config and different seeds can differ by
+    a few evaluation steps (DPO's seeds hold out different prompts)."""
+    x = "n" if "n" in curves[0]["points"][0] else "step"
+    common = set.intersection(*({p.get(x) for p in c["points"]} for c in curves))
+    return [{**c, "points": [p for p in c["points"] if p.get(x) in common]} for c in curves]

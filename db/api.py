@@ -138,6 +138,23 @@ def find_done(cfg: ExperimentConfig | dict) -> str | None:
         return next((r.id for r in rows if r.config == want), None)
 
 
+def recent_timings(limit: int = 10) -> list[tuple[dict, dict]]:
+    """(timings, estimate) of the newest finished experiments that carry an estimate (what the
+    run's stages took, and what backend.estimate said they would): the machine's pace."""
+    with reading() as conn:
+        rows = conn.execute(
+            select(E.timings, E.result_meta)
+            .where(E.status == "done")
+            .order_by(E.finished_at.desc())
+            .limit(limit)
+        )
+        return [
+            (r.timings or {}, (r.result_meta or {}).get("estimate"))
+            for r in rows
+            if (r.result_meta or {}).get("estimate")
+        ]
+
+
 def get_experiment(eid: str) -> dict | None:
     """Everything about one experiment, or None (malformed or unknown id): id, name, created_at,
     started_at, finished_at, heartbeat_at, worker, status, progress, stage, cancel_requested,

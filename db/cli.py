@@ -123,6 +123,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     use_queue()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     logging.getLogger("huey").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines on every new database
     from db.artifacts import SETTING, place
     from db.engine import database_url
     from db.worker import serve

@@ -10,6 +10,10 @@ the one place that stores reproductions.
   its analysis, claims and report.md (written next to its manifest).
 - Reports: <data>/reproductions/<id>/ holds manifest.json (which runs, which size and seeds), and
   once built analysis.json, claims.json and report.md; `latest_manifest()` is what the app shows.
+- `cancel(manifest)`: stop a reproduction's queued and running experiments (finished ones stay,
+  and a new reproduction reuses them).
+- `shipped_report()`: the full suite's claims as measured when it was written
+  (docs/reproduction/), what the app shows before a reproduction of its own.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from db.engine import reading
 from db.models import Experiment as E
 
 WAIT_POLL_S = 1.0
+SHIPPED = Path(__file__).resolve().parent.parent / "docs" / "reproduction" / "shipped.json"
 
 
 def run_here(
@@ -178,3 +183,26 @@ def latest_manifest() -> dict | None:
         except (OSError, json.JSONDecodeError):
             continue
     return max(found, key=lambda m: m["created_at"] + m["id"]) if found else None
+
+
+def cancel(manifest: dict) -> int:
+    """Cancel a reproduction: its queued experiments at once, its running ones at their next
+    stage or step (db.api.cancel: they end "cancelled", not "failed"). Finished ones are kept, and
+    a new reproduction reuses them. Records `cancelled_at` in the manifest. Returns how many
+    experiments were cancelled."""
+    n = sum(api.cancel(eid) for eid in manifest["runs"].values())
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    save_manifest({**manifest, "cancelled_at": stamp})
+    return n
+
+
+def shipped_report(path: Path = SHIPPED) -> dict | None:
+    """The report that ships with the code: {claims, date, size, seeds, experiments, took,
+    command, note} (docs/reproduction/shipped.json and the claims file it names), or None when
+    it is missing or unreadable."""
+    try:
+        meta = json.loads(path.read_text())
+        claims = json.loads((path.parent / meta["claims"]).read_text())
+    except (OSError, KeyError, json.JSONDecodeError):
+        return None
+    return {**meta, "claims": claims}

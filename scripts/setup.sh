@@ -20,11 +20,21 @@ if [ "${#need_apt[@]}" -gt 0 ] && [ "${GOODHART_SKIP_APT:-0}" != 1 ]; then
 fi
 
 if [ ! -x .venv/bin/python ]; then
+  echo "Creating the virtual environment .venv"
   python3 -m venv .venv
 fi
 stamp=.venv/.requirements.sha
 want=$(sha256sum requirements.txt | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
+  # pip's own output (progress bars, resolver notes, "running as root") goes to a log, not the
+  # terminal; on failure its end is shown.
+  echo "Installing the Python packages (requirements.txt: torch, transformers, streamlit, ...)"
+  echo "  first time: several minutes, mostly downloading torch; later starts skip this"
+  if ! PIP_ROOT_USER_ACTION=ignore .venv/bin/pip install -q --disable-pip-version-check \
+      --no-warn-script-location -r requirements.txt > .venv/pip.log 2>&1; then
+    tail -n 30 .venv/pip.log >&2
+    echo "error: pip could not install requirements.txt (the whole log: .venv/pip.log)" >&2
+    exit 1
+  fi
   echo "$want" > "$stamp"
 fi

@@ -31,12 +31,17 @@ case "$GOODHART_ACCESS" in
     echo "error: GOODHART_ACCESS must be local, read-only or token; got '$GOODHART_ACCESS'" >&2
     exit 2 ;;
 esac
+port=${GOODHART_PORT:-8501}
+echo "Goodhart Lab: setting up (skipped when already done)"
 GOODHART_SKIP_APT=${GOODHART_SKIP_APT:-1} bash scripts/setup.sh  # the app needs no Debian packages
 export GOODHART_DATA_DIR=${GOODHART_DATA_DIR:-$PWD/data}
 mkdir -p "$GOODHART_DATA_DIR"
+echo "Starting a worker, which runs the experiments you submit (it loads torch: 10-30 s)"
+echo "Starting the app: open http://$address:$port in a browser (ready in a few seconds;"
+echo "  Learn shows real results at once, a default experiment takes a few minutes). Ctrl-C stops both."
 .venv/bin/python -m backend worker &
 worker=$!
 trap 'kill $worker 2>/dev/null; wait $worker 2>/dev/null' EXIT INT TERM
 .venv/bin/python -m streamlit run app/main.py --server.headless true \
-  --server.address "$address" --server.port "${GOODHART_PORT:-8501}" \
-  --browser.gatherUsageStats false
+  --server.address "$address" --server.port "$port" \
+  --browser.gatherUsageStats false --logger.level warning

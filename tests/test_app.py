@@ -340,7 +340,7 @@ def test_result_page_of_a_best_of_n_run(db, bon_run):
     at = app_test({"run": bon_run}).run()
     no_exceptions(at)
     assert at.title[0].value == "example run"
-    assert at.code[0].value.endswith(f"/?run={bon_run}")  # the share link
+    assert at.code[0].value.endswith(f"/result?run={bon_run}")  # the share link
     fig = figure(at)
     names = {t["name"] for t in fig["data"]}
     assert {"mean", "mean · proxy", "wco", "uwo (lambda=0.5)"} <= names
@@ -418,13 +418,15 @@ def test_result_view_round_trips_through_the_link_and_the_share_box(db, bon_run)
     names = {t["name"] for t in figure(at)["data"]}
     assert "uwo (lambda=2)" in names and "mean · proxy" not in names
     link = at.code[0].value
-    assert link == f"http://localhost:8501/?run={bon_run}&lam=2&members=0,2&x=sqrt_kl&show=fits"
+    assert (
+        link == f"http://localhost:8501/result?run={bon_run}&lam=2&members=0,2&x=sqrt_kl&show=fits"
+    )
     at.slider(key=f"{key}_lam").set_value(4.0).run()
     at.pills(key=f"{key}_curves").set_value(["wco", "uwo"]).run()
     assert at.query_params["lam"] == "4" and at.query_params["objectives"] == "single,wco,uwo"
     assert "lam=4" in at.code[0].value and "objectives=single,wco,uwo" in at.code[0].value
     plain = app_test({"run": bon_run}).run()
-    assert plain.code[0].value == f"http://localhost:8501/?run={bon_run}"  # the default view
+    assert plain.code[0].value == f"http://localhost:8501/result?run={bon_run}"  # the default view
 
 
 def test_result_what_the_ensemble_sees_reads_the_stored_diagnostics(db, bon_run):
@@ -585,7 +587,7 @@ def test_compare_overlays_runs(db, bon_run, ppo_output):
     names = {t["name"] for t in fig["data"]}
     assert "example run · mean" in names
     assert any("label_noise=0.0" in n and n.endswith(" · wco") for n in names)
-    assert at.code[0].value.endswith(f"/?compare={bon_run},{other},{ppo}")
+    assert at.code[0].value.endswith(f"/compare?compare={bon_run},{other},{ppo}")
     at.radio(key="compare_metric").set_value("proxy").run()
     assert figure(at)["data"][0]["y"] != fig["data"][0]["y"]
     differs = at.dataframe[0].value

@@ -163,11 +163,16 @@ def test_submit_watch_explore_and_share_in_a_real_browser(stack):
                 )
             page.wait_for_timeout(500)
             page.get_by_role("button", name="Submit", exact=True).click()
-            page.wait_for_url(re.compile(r"/\?run=[a-z0-9]{12}$"), timeout=30_000)
+            page.wait_for_url(re.compile(r"/result\?run=[a-z0-9]{12}$"), timeout=30_000)
             eid = page.url.rsplit("run=", 1)[1]
 
-            # Result: it updates itself until done, then draws the curves.
+            # Result: it updates itself until done, with elapsed time and time left, then draws
+            # the curves.
             page.get_by_role("heading", name="browser test").wait_for()
+            running = page.get_by_text("estimated from the progress so far")
+            running.wait_for(timeout=RUN_TIMEOUT_S * 1000)
+            page.wait_for_timeout(3000)  # a few progress reports: the time left is known
+            page.screenshot(path=str(SCREENSHOTS / "result-running.png"))
             names = wait_chart(page, 10, timeout_s=RUN_TIMEOUT_S)
             # Single members as one average with a band (3 members: no "single #3").
             assert {"single members (average)", "mean", "mean · proxy", "wco"} <= set(names)
@@ -193,7 +198,7 @@ def test_submit_watch_explore_and_share_in_a_real_browser(stack):
                 ".innerText.includes('lam=0.7')"
             )
             link = page.locator("[data-testid=stCode] code").first.inner_text().strip()
-            assert link == f"{server.url}/?run={eid}&lam=0.7"
+            assert link == f"{server.url}/result?run={eid}&lam=0.7"
             fresh = browser.new_context(viewport=VIEWPORT).new_page()
             fresh.goto(link)
             fresh.get_by_role("heading", name="browser test").wait_for()
@@ -203,6 +208,12 @@ def test_submit_watch_explore_and_share_in_a_real_browser(stack):
             assert trace_y(fresh, "mean") == mean_before
             fresh.wait_for_timeout(1000)
             fresh.screenshot(path=str(SCREENSHOTS / "result.png"))
+
+            # Runs: the finished run with its duration.
+            page.goto(f"{server.url}/runs")
+            page.locator("[data-testid=stDataFrame]").first.wait_for()
+            page.wait_for_timeout(1000)
+            page.screenshot(path=str(SCREENSHOTS / "runs-times.png"))
         finally:
             browser.close()
     assert eid in worker.events("done"), worker.text()
@@ -266,7 +277,7 @@ def test_dpo_beside_best_of_n_and_ppo_in_a_real_browser(stack, monkeypatch):
             page.wait_for_timeout(500)
             page.screenshot(path=str(SCREENSHOTS / "new-dpo.png"), full_page=True)
             page.get_by_role("button", name="Submit", exact=True).click()
-            page.wait_for_url(re.compile(r"/\?run=[a-z0-9]{12}$"), timeout=30_000)
+            page.wait_for_url(re.compile(r"/result\?run=[a-z0-9]{12}$"), timeout=30_000)
             dpo = page.url.rsplit("run=", 1)[1]
             page.get_by_role("heading", name="DPO").wait_for()
             names = wait_chart(page, 2, timeout_s=RUN_TIMEOUT_S)
@@ -288,3 +299,130 @@ def test_dpo_beside_best_of_n_and_ppo_in_a_real_browser(stack, monkeypatch):
         finally:
             browser.close()
     assert dpo in worker.events("done"), worker.text()
+
+
+@pytest.fixture
+def server_only(tmp_path, monkeypatch):
+    """A Streamlit server (no worker) on a database this test process also writes to."""
+    from tests.app_support import use_temp_db
+
+    db_url = use_temp_db(tmp_path, monkeypatch)
+    env = {**job_env(tmp_path / "data"), "GOODHART_DB_URL": db_url}
+    server = StreamlitServer(env, tmp_path / "streamlit.log")
+    try:
+        wait_for(server.healthy, 120, "the Streamlit server's health check")
+        yield server
+    finally:
+        server.stop()
+
+
+def no_page_not_found(page, url: str, heading: str | None) -> None:
+    """Open url, wait for the page's heading (any title when None) and its script to finish:
+    no "Page not found" dialog."""
+    page.goto(url)
+    title = page.get_by_role("heading", name=heading) if heading else page.locator("h1")
+    title.first.wait_for(timeout=60_000)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=stStatusWidget]')", timeout=60_000
+    )
+    page.wait_for_timeout(500)
+    assert page.get_by_text("Page not found").count() == 0, url
+    assert page.locator("[role=dialog]").count() == 0, url
+
+
+def test_no_page_not_found_dialog_for_addresses_with_a_query(server_only):
+    from playwright.sync_api import sync_playwright
+
+    from tests.app_support import example, store_finished
+
+    result, arrays = example()
+    a = store_finished(result, arrays, name="run a")
+    b = store_finished(result, arrays, name="run b")
+    u = server_only.url
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            for path, heading in [
+                (f"/result?run={a}", "run a"),
+                (f"/compare?compare={a},{b}", "Compare runs"),
+                (f"/?run={a}", "run a"),
+                (f"/?compare={a},{b}", "Compare runs"),
+                ("/runs", "Runs"),
+                ("/result", "Result"),
+                ("/", None),
+                ("/learn?lam=0.3", None),
+                ("/learn", None),
+            ]:
+                no_page_not_found(page, u + path, heading)
+            # A root share link lands on the page's own address, which reloads without a dialog.
+            page.goto(f"{u}/?run={a}")
+            page.wait_for_url(re.compile(rf"/result\?run={a}$"), timeout=30_000)
+            page.reload()
+            no_page_not_found(page, page.url, "run a")
+            # A fresh install's Reproduction page shows the shipped claims, labelled as shipped.
+            no_page_not_found(page, f"{u}/reproduction", "Reproduction")
+            page.get_by_text("Shipped report: full suite, 3 seeds").wait_for()
+            assert page.get_by_text("Measured when this version was written").count() == 1
+            page.wait_for_timeout(1000)
+            page.screenshot(path=str(SCREENSHOTS / "reproduction-shipped.png"), full_page=True)
+        finally:
+            browser.close()
+
+
+def test_seed_band_view_link_estimate_and_times_in_a_real_browser(server_only):
+    """Compare draws three seeds of one config as one band; a changed metric goes into the
+    address and the share box, and the link opens the same view in a fresh context. The form
+    shows its cost estimate."""
+    import copy
+
+    from playwright.sync_api import sync_playwright
+
+    from tests.app_support import example, store_finished
+
+    result, arrays = example()
+    ids = []
+    for seed in range(3):
+        r = copy.deepcopy(result)
+        r["config"]["seed"] = seed
+        for c in r["curves"]:
+            for p in c["points"]:
+                p["gold"] += 0.15 * (seed - 1)  # the seeds differ, so the band has a width
+        ids.append(store_finished(r, arrays, name="toy-bon"))
+    u = server_only.url
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            page.goto(f"{u}/compare?compare={','.join(ids)}")
+            names = wait_chart(page, 3)
+            assert (
+                "toy-bon · 3 seeds · mean" in names and "toy-bon · 3 seeds · mean · band" in names
+            )
+            page.wait_for_timeout(1000)
+            page.screenshot(path=str(SCREENSHOTS / "compare-seeds.png"), full_page=True)
+            page.get_by_text("proxy", exact=True).first.click()
+            page.wait_for_url(re.compile(r"metric=proxy"), timeout=30_000)
+            page.wait_for_function(
+                f"() => {PLOT}.layout.yaxis.title.text.startsWith('proxy')", timeout=30_000
+            )
+            link = page.locator("[data-testid=stCode] code").first.inner_text().strip()
+            assert link.startswith(f"{u}/compare?compare=") and "metric=proxy" in link
+            fresh = browser.new_context(viewport=VIEWPORT).new_page()
+            fresh.goto(link)
+            assert "toy-bon · 3 seeds · mean" in wait_chart(fresh, 3)
+            fresh.wait_for_function(
+                f"() => {PLOT}.layout.yaxis.title.text.startsWith('proxy')", timeout=30_000
+            )
+            assert fresh.get_by_text("Page not found").count() == 0
+
+            page.goto(f"{u}/new")
+            estimate = page.get_by_text("Estimated time: about")
+            estimate.wait_for(timeout=60_000)
+            assert page.get_by_text("5 of 5 proxies to train").count() >= 1
+            page.get_by_role("button", name="Submit", exact=True).scroll_into_view_if_needed()
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(SCREENSHOTS / "new-estimate.png"), full_page=True)
+
+        finally:
+            browser.close()

@@ -380,7 +380,10 @@ def test_page_button_runs_a_new_reproduction_through_a_real_worker(tmp_path, mon
     from db import api
 
     at = open_page("views/reproduction.py")
-    assert "No reproduction yet" in at.info[0].value
+    # A fresh install shows the shipped report, labelled as such with its date and size.
+    shipped = reports.shipped_report()
+    assert f"Shipped report: full suite, 3 seeds, run on {shipped['date']}" in at.subheader[0].value
+    assert list(at.dataframe[0].value["verdict"]) == [c["verdict"] for c in shipped["claims"]]
     at.radio(key="repro_size").set_value("tiny").run()
     at.button(key="repro_start").click().run()
     no_exceptions(at)
@@ -425,3 +428,49 @@ def test_status_of_runs_names_missing_ones(tiny_suite, monkeypatch):
     assert got["gone"] == {
         "id": "abcdefghijkm", "status": "missing", "progress": 0.0, "stage": "", "error": None
     }  # fmt: skip
+
+
+def test_shipped_report_is_the_documented_claims_file():
+    shipped = reports.shipped_report()
+    assert shipped["claims"] == json.loads(
+        (reports.SHIPPED.parent / "claims-full-3-seeds.json").read_text()
+    )
+    assert {c["id"] for c in shipped["claims"]} >= {"1", "2", "3", "4", "6"}
+    assert set(CLAIM_KEYS) <= set(shipped["claims"][0])
+
+
+def test_page_cancels_a_running_suite_and_keeps_what_finished(tmp_path, monkeypatch):
+    data, url = tmp_path / "data", f"sqlite:///{tmp_path / 'lab.sqlite3'}"
+    monkeypatch.setenv("GOODHART_DATA_DIR", str(data))
+    monkeypatch.setenv("GOODHART_DB_URL", url)
+    monkeypatch.delenv("GOODHART_REDIS_URL", raising=False)
+    monkeypatch.setenv("GOODHART_REPRO_SIZES", "tiny,quick")
+    from db import api
+
+    at = open_page("views/reproduction.py")
+    at.radio(key="repro_size").set_value("tiny").run()
+    at.button(key="repro_start").click().run()
+    worker = WorkerProcess(url, job_env(data), tmp_path / "worker.log")
+    try:
+        wait_for(lambda: worker.events("done"), 240, "the suite's first finished run", worker)
+        at.run()
+        at.button(key="repro_cancel").click().run()
+        no_exceptions(at)
+        wait_for(
+            lambda: not any(r["status"] in ("queued", "running") for r in api.list_experiments()),
+            120,
+            "the suite's runs to stop",
+            worker,
+        )
+    finally:
+        assert worker.stop() == 0
+    statuses = [r["status"] for r in api.list_experiments()]
+    assert "cancelled" in statuses and "done" in statuses
+    assert set(statuses) == {"done", "cancelled"}  # cancelled, not failed
+    done = {r["id"] for r in api.list_experiments() if r["status"] == "done"}
+    assert all(api.get_experiment(i)["result"] for i in done)  # results kept
+    at.run()
+    no_exceptions(at)
+    assert "This reproduction was cancelled" in at.warning[0].value
+    assert f"{len(done)} of {len(plan(1, 'tiny'))} experiments finished" in at.warning[0].value
+    assert not [b for b in at.button if b.key == "repro_cancel"]  # nothing left to cancel

@@ -39,3 +39,13 @@ def test_the_share_link_keeps_the_run_and_replaces_the_view():
     assert query == {"run": "k3v9x2mqp7ab", "lam": "0.5", "members": "1"}
     link = share_link("http://localhost:8501/", "result", query)
     assert link == "http://localhost:8501/result?run=k3v9x2mqp7ab&lam=0.5&members=1"
+
+
+def test_compare_names_the_metric_and_direct_alignment_losses():
+    view = View(objectives=("wco", "dpo"), x="sqrt_kl", show=frozenset({"band"}), metric="proxy")
+    params = view_params(view)
+    assert params == {"objectives": "wco,dpo", "x": "sqrt_kl", "show": "band", "metric": "proxy"}
+    assert read_view(params) == view
+    bad = read_view({"metric": "loss"})
+    assert bad == View() and "metric='loss'" in bad.problems[0] and "gold" in bad.problems[0]
+    assert merged_query({"compare": "a,b", "metric": "gold"}, view)["compare"] == "a,b"

@@ -1,4 +1,5 @@
-"""Compare runs overlaid (share link: the app's root address + ?compare=ID1,ID2,...)."""
+"""Compare runs overlaid (share link: /compare?compare=ID1,ID2,... and the view: x, objectives,
+metric, show=band). Runs that differ only by seed are one curve with a band (app/groups.py)."""
 
 import pandas as pd
 import streamlit as st
@@ -6,7 +7,14 @@ import streamlit as st
 from app import charts, store
 from app.describe import config_differences, run_label, used_config
 from app.escape import md
+from app.groups import compare_series, objective_of, run_curves, seed_groups
+from app.nav import PAGES
+from app.timing import time_text
+from app.view_state import View, merged_query, read_view, share_link
 from backend.summary import SINGLE_AVG
+
+OBJECTIVE_NAMES = {"single": "single proxy (members' average)", "mean": "mean", "wco": "WCO",
+                   "uwo": "UWO", "dpo": "DPO", "ipo": "IPO", "slic": "SLiC"}  # fmt: skip
 
 POLL_S = 2.0
 MAX_RUNS = 20  # a link with more is cut here (each run is read from the database)
@@ -63,7 +71,8 @@ def wait_for_runs() -> None:
         now = store.get_experiment(e["id"])
         if now is None or now["status"] != e["status"]:
             st.rerun()
-        st.progress(float(now["progress"] or 0), text=f"{e['id']}: {now['stage'] or ''}")
+        text = f"{e['id']}: {now['stage'] or ''} · {time_text(now)}"
+        st.progress(float(now["progress"] or 0), text=md(text))
 
 
 if waiting:
@@ -72,47 +81,92 @@ if not done:
     st.info("Pick finished runs above, or open a link like `?compare=ID1,ID2`.")
     st.stop()
 
-st.code(store.compare_link([e["id"] for e in done]), language=None)
+# The view on screen lives in the URL (app/view_state.py): x, curves shown, metric, seed bands.
+query = st.query_params.to_dict()
+view = read_view(query)
+for problem in view.problems:
+    st.warning(f"The link's {md(problem)}; the default is shown.", icon=":material/link_off:")
+groups = seed_groups(done)
+has_groups = any(len(g) > 1 for g in groups)
 diff = config_differences([e["config"] for e in done])
-labels = {e["id"]: run_label(e, diff) for e in done}
-if len(set(labels.values())) < len(labels):  # same name twice: add the ids
-    labels = {i: f"{lab} ({i})" for i, lab in labels.items()}
-
-all_curves = [c for e in done for c in e["result"]["curves"]]
-curve_labels = list(dict.fromkeys(c["label"] for c in all_curves))
-# Best-of-n's single members are many and hidden at first; a PPO or DPO run is its one curve.
-single_labels = {
-    c["label"] for c in all_curves if c["objective"] == "single" and c["method"] == "bon"
+all_curves = [c for e in done for c in run_curves(e)]
+present = list(dict.fromkeys(objective_of(c) for c in all_curves))
+# Few lines by default: the ensemble objectives and any PPO or DPO run's one curve; a best-of-n
+# run's single members (one averaged curve here) are hidden at first unless a PPO run is single.
+rl_single = any(c["objective"] == "single" and c.get("method") != "bon" for c in all_curves)
+default_objectives = [o for o in present if o != "single" or rl_single] or present
+seed_state = {
+    "compare_x": "√KL" if view.x == "sqrt_kl" else "KL",
+    "compare_metric": view.metric or "gold",
+    "compare_objectives": [o for o in (view.objectives or default_objectives) if o in present]
+    or default_objectives,
+    "compare_band": has_groups if view.show is None else "band" in view.show,
 }
-ensemble = [lab for lab in curve_labels if lab not in single_labels]
-c1, c2, c3 = st.columns([1, 1, 3])
+if st.session_state.get("compare_seeded") != query.get("compare"):  # a new link: its view
+    st.session_state.update(seed_state, compare_seeded=query.get("compare"))
+kept = [o for o in st.session_state.get("compare_objectives", []) if o in present]
+st.session_state["compare_objectives"] = kept or default_objectives  # runs may have changed
+c1, c2, c3, c4 = st.columns([1, 1, 3, 1.4])
 x = c1.radio("x axis", ["KL", "√KL"], horizontal=True, key="compare_x")
 metric = c2.radio("metric", ["gold", "proxy"], horizontal=True, key="compare_metric")
 shown = c3.multiselect(
-    "curves", curve_labels, default=ensemble or curve_labels, key="compare_curves"
+    "curves", present, key="compare_objectives", format_func=OBJECTIVE_NAMES.get,
+    help="By objective (direct alignment: by loss); the same one in every run.",
+)  # fmt: skip
+band = c4.toggle(
+    "seeds as one band",
+    key="compare_band",
+    disabled=not has_groups,
+    help="Runs that differ only by their seed as one curve (the seeds' mean) with a shaded "
+    "band from their lowest to their highest value; off: every run on its own.",
 )
-series = [(labels[e["id"]], c) for e in done for c in e["result"]["curves"] if c["label"] in shown]
+label_diff = [k for k in diff if k != "seed"] if band else diff
+labels = {e["id"]: run_label(e, label_diff) for e in done}
+if not band and len(set(labels.values())) < len(labels):  # same name twice: add the ids
+    labels = {i: f"{lab} ({i})" for i, lab in labels.items()}
+series = compare_series(done, labels, set(shown), band and has_groups)
 fig = charts.compare_figure(series, "kl" if x == "KL" else "sqrt_kl", metric)
 st.plotly_chart(fig, key="compare_chart", config={"displaylogo": False})
 st.caption(
-    "Colour = run, dash = objective (mean solid, WCO dashed, UWO dotted), marker = method "
-    "(best-of-n circle, PPO square, DPO diamond). Every method's KL is in nats from the same "
-    "initial policy (best-of-n: log n − (n − 1)/n; PPO and DPO: measured on their own samples), "
-    "so best-of-n, PPO and DPO runs of one world share this axis."
+    "Colour = run (a single run or seed group: the objective), dash = objective (mean solid, "
+    "WCO dashed, UWO dotted, single dash-dot), "
+    "marker = method (best-of-n circle, PPO square, DPO diamond)"
+    + (", shaded = the seeds' range around their mean" if band and has_groups else "")
+    + ". Every method's KL is in nats from the same initial policy (best-of-n: log n − (n − 1)/n;"
+    " PPO and DPO: measured on their own samples), so best-of-n, PPO and DPO runs of one world "
+    "share this axis."
 )
+on_screen = View(
+    objectives=tuple(shown) if list(shown) != default_objectives and shown else None,
+    x="sqrt_kl" if x == "√KL" else None,
+    metric="proxy" if metric == "proxy" else None,
+    show=None if band == has_groups else frozenset({"band"} if band else ()),
+)
+link_query = merged_query({"compare": ",".join(e["id"] for e in done)}, on_screen)
+if st.query_params.to_dict() != merged_query(query, on_screen):
+    st.query_params.from_dict(merged_query(query, on_screen))
+st.code(share_link(store.app_root(), PAGES["compare"].url_path, link_query), language=None)
+st.caption("Share link of this view (runs, axis, curves, metric, bands): copy it at the right.")
 
 if diff:
     st.markdown("**What differs**")
-    flats = {labels[e["id"]]: used_config(e["config"]) for e in done}
+    unique = len(set(labels.values())) == len(labels)
+    flats = {
+        labels[e["id"]] if unique else f"{labels[e['id']]} ({e['id']})": used_config(e["config"])
+        for e in done
+    }
     st.dataframe(
         pd.DataFrame({run: {k: str(f.get(k, "–")) for k in diff} for run, f in flats.items()}),
         width="stretch",
     )
 st.markdown("**Headline numbers** (per run and curve)")
 rows = []
-singles_shown = any(lab in single_labels for lab in shown)
 for e in done:
+    kinds = {c["label"]: objective_of(c) for c in e["result"]["curves"]}
     for curve, s in (e["result"].get("summary") or {}).items():
-        if curve in shown or (curve == SINGLE_AVG and singles_shown):
-            rows.append({"run": labels[e["id"]], "curve": curve, **s})
+        kind = "single" if curve == SINGLE_AVG else kinds.get(curve)
+        if kind in shown and not (kind == "single" and curve != SINGLE_AVG):
+            rows.append(
+                {"run": labels[e["id"]], "seed": e["config"].get("seed"), "curve": curve, **s}
+            )
 st.dataframe(pd.DataFrame(rows).round(3), width="stretch", hide_index=True)

@@ -6,6 +6,7 @@ from app import access, form, store
 from app.describe import config_summary
 from app.escape import md
 from app.nav import PAGES
+from backend import estimate
 from backend.config import HF_WORLD, ConfigError, ExperimentConfig
 from backend.presets import PRESETS, get_preset
 from backend.worlds.registry import world_names
@@ -15,6 +16,7 @@ fields = form.config_fields()
 if "load_preset" in st.session_state:  # "Adjust" on the Learn page
     form.load_config(get_preset(st.session_state.pop("load_preset")))
 defaults = {f.key: f.default for f in fields} | {form.SEEDS_KEY: str(ExperimentConfig().seed)}
+defaults |= {form.SWEEP_OBJECTIVES_KEY: False, form.SWEEP_BETAS_KEY: ""}
 for key, value in defaults.items():  # first visit, or widgets Streamlit dropped while hidden
     st.session_state.setdefault(key, value)
 
@@ -34,10 +36,11 @@ with st.container(horizontal=True):
 # checks run on every change; the world's checks (model files, the hub, the prompt file) run when
 # Submit is pressed, and their message stays under its field until a value changes.
 values = {f.dotted: st.session_state[f.key] for f in fields}
-snapshot = repr(sorted(values.items())) + st.session_state[form.SEEDS_KEY]
+sweep = (st.session_state[form.SWEEP_OBJECTIVES_KEY], st.session_state[form.SWEEP_BETAS_KEY])
+snapshot = repr(sorted(values.items())) + st.session_state[form.SEEDS_KEY] + repr(sweep)
 error, configs = None, []
 try:
-    configs = form.build(values, st.session_state[form.SEEDS_KEY])
+    configs = form.build(values, st.session_state[form.SEEDS_KEY], *sweep)
 except ConfigError as e:
     error = e
 failed = st.session_state.get(SUBMIT_ERROR)
@@ -46,6 +49,41 @@ if error is None and failed is not None and failed[0] == snapshot:
 method = st.session_state["f_method"]
 shown: set[str] = set()
 by_name = {f.dotted: f for f in fields}
+
+
+def cost_estimate(configs: list) -> None:
+    """What the runs reuse from the cache, what they must compute, and about how long that
+    takes (backend/estimate.py: fixed rates, so a rough figure)."""
+    try:
+        plans = [store.estimate(cfg) for cfg in configs]
+    except Exception as e:  # a world that cannot be read yet: Submit's checks will say why
+        st.caption(md(f"No estimate: {access.error_text(e)}"))
+        return
+    total = sum(sum(c.seconds for c in plan) for plan in plans)
+    first = plans[0]
+    reused = [c.what.removesuffix(": reused") for c in first if c.reused]
+    todo = [f"{c.what} ({estimate.duration_text(c.seconds) or '?'})" for c in first if not c.reused]
+    each = " for the first seed" if len(plans) > 1 else ""
+    when = estimate.duration_text(total) or "not known (a stage is not estimated)"
+    st.markdown(
+        f"**Estimated time: about {when}**"
+        + (f" for {len(plans)} runs" if len(plans) > 1 else "")
+        + f"  \nReused from the cache{each}: "
+        + (", ".join(reused) or "nothing")
+        + f"  \nTo compute{each}: "
+        + "; ".join(todo)
+    )
+    factor = store.machine_pace()
+    pace = (
+        f"at this machine's pace over its recent runs ({factor:.2g}x the rates)"
+        if factor is not None
+        else "no finished run here yet to measure this machine's pace"
+    )
+    st.caption(
+        "A rough estimate from fixed rates per unit of work measured on a 2-core CPU (toy "
+        f"world; a Hugging Face world's models take far longer), {pace}; for one worker, and "
+        "other runs in the queue come first."
+    )
 
 
 def draw(f: form.Field, choices: tuple | None = None) -> None:
@@ -93,6 +131,21 @@ for col, stage in zip(st.columns(len(stages)), stages, strict=True):
         for f in fields:
             if f.stage == stage and f.option and not (hf_world and f.dotted in NO_HF):
                 draw(f)
+        if stage == "ppo":  # a sweep from one form, opened as one comparison
+            st.checkbox(
+                "Sweep: one run per objective (single, mean, WCO, UWO)",
+                key=form.SWEEP_OBJECTIVES_KEY,
+                help="Replaces the objective above; opened together on Compare.",
+            )
+        elif stage == "dpo":
+            st.text_input(
+                "Sweep beta (optional): one run per value",
+                key=form.SWEEP_BETAS_KEY,
+                placeholder="e.g. 0.03, 0.1, 0.3, 1",
+                help="Replaces beta above; the runs open together on Compare.",
+            )
+            form.show_error(error, {form.BETAS_OPTION})
+            shown.add(form.BETAS_OPTION)
 
 with st.expander("Advanced: every other option"):
     last = "hf" if hf_world else "sft"  # the hf world has no SFT stage
@@ -110,7 +163,12 @@ if error is not None and error.option not in shown:
     st.error(md(f"{error.option}: {access.error_text(error)}"))
 if configs:
     n = len(configs)
-    st.info(md(config_summary(configs[0].to_dict())) + (f" · {n} seeds" if n > 1 else ""))
+    seeds = len({c.seed for c in configs})
+    swept = n // seeds
+    what = f" · {seeds} seeds" if seeds > 1 else ""
+    what += f" · {swept} {'objectives' if method == 'ppo' else 'betas'}" if swept > 1 else ""
+    st.info(md(config_summary(configs[0].to_dict())) + what)
+    cost_estimate(configs)
 label = "Submit" if len(configs) <= 1 else f"Submit {len(configs)} experiments"
 if not access.can_change():
     access.read_only_note("Submitting")

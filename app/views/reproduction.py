@@ -31,7 +31,9 @@ manifest = store.latest_reproduction()
 
 def start_form(manifest: dict | None) -> None:
     """The sizes, the seeds and the Start button (not on a read-only server)."""
-    with st.expander("Start a new reproduction", expanded=manifest is None):
+    # Open when there is no report at all to read; else the report comes first.
+    first = manifest is None and store.shipped_reproduction() is None
+    with st.expander("Start a new reproduction", expanded=first):
         size = st.radio(
             "size",
             SIZE_CHOICES,
@@ -55,9 +57,52 @@ if not access.can_change():
 else:
     start_form(manifest)
 
+
+def claims_table(claims: list[dict], key: str) -> None:
+    """The claims with their verdicts, coloured; the verdict next to the claim, so the answer a
+    reader came for is visible without scrolling."""
+    table = pd.DataFrame(claims)[["id", "claim", "verdict", "measured", "paper"]]
+    st.dataframe(
+        table.style.apply(
+            lambda col: [f"color: {VERDICT_COLOURS.get(v, '')}; font-weight: bold" for v in col],
+            subset=["verdict"],
+        ),
+        hide_index=True,
+        width="stretch",
+        key=key,
+        column_config={
+            "id": st.column_config.TextColumn("id", width="small"),
+            "claim": st.column_config.TextColumn("claim", width="medium"),
+            "verdict": st.column_config.TextColumn("verdict", width="small"),
+            "measured": st.column_config.TextColumn("measured", width="large"),
+        },
+    )
+
+
+def shipped(heading: str) -> None:
+    """The report that ships with the code (docs/reproduction/), clearly labelled as such."""
+    rep = store.shipped_reproduction()
+    if rep is None:
+        where = "start one above, or " if access.can_change() else ""
+        st.info(f"No reproduction yet: {where}run `python -m backend reproduce`.")
+        return
+    seeds = len(rep["seeds"])
+    st.subheader(f"{heading}: {rep['size']} suite, {seeds} seeds, run on {rep['date']}")
+    st.caption(
+        f"Measured when this version was written, not on this machine: `{rep['command']}`, "
+        f"{rep['experiments']} experiments in {rep['took']} (size {rep['size']}: "
+        f"{SIZES[rep['size']].doc}). {rep['note']} Start a reproduction to measure them here; "
+        "its report then replaces this one."
+    )
+    claims_table(rep["claims"], "repro_shipped")
+    with st.expander("Criteria"):
+        st.markdown(
+            "\n".join(f"- **{c['id']}** {c['claim']}: {c['criterion']}." for c in rep["claims"])
+        )
+
+
 if manifest is None:
-    where = "start one above, or " if access.can_change() else ""
-    st.info(f"No reproduction yet: {where}run `python -m backend reproduce`.")
+    shipped("Shipped report")
     st.stop()
 
 st.subheader(f"Latest: {manifest['created_at'][:19].replace('T', ' ')} UTC")
@@ -104,9 +149,22 @@ def progress() -> None:
     )
 
 
+def cancel_suite() -> None:
+    n = store.cancel_reproduction(manifest)
+    st.toast(f"Cancelled {n} experiment(s); finished ones are kept.")
+
+
 bad = {k: r for k, r in state.items() if r["status"] in ("failed", "cancelled", "missing")}
 if active or bad:
-    if bad:
+    done = sum(r["status"] == "done" for r in state.values())
+    kept = (
+        f"{done} of {len(state)} experiments finished and are kept (a new reproduction reuses them)"
+    )
+    if manifest.get("cancelled_at"):
+        stamp = manifest["cancelled_at"][:19].replace("T", " ")
+        running = "; running ones stop at their next stage" if active else ""
+        st.warning(f"This reproduction was cancelled at {stamp} UTC{running}. {kept}.")
+    elif bad:
         st.error(
             "The report needs every experiment: "
             + ", ".join(f"{k} is {r['status']}" for k, r in bad.items())
@@ -114,7 +172,16 @@ if active or bad:
         )
     else:
         st.info("The experiments are running; the report appears when all are done.")
+    if active and not manifest.get("cancelled_at") and access.can_change():
+        st.button(
+            "Cancel this reproduction",
+            key="repro_cancel",
+            on_click=cancel_suite,
+            help="Queued experiments are cancelled at once, running ones at their next stage; "
+            "finished ones are kept.",
+        )
     progress()
+    shipped("Meanwhile, the shipped report")
     st.stop()
 
 with st.spinner("Computing the report from the stored runs…"):
@@ -122,23 +189,7 @@ with st.spinner("Computing the report from the stored runs…"):
 claims, analysis = report["claims"], report["analysis"]
 
 st.caption(setup_text(analysis))
-# The verdict next to the claim: the answer a reader came for is visible without scrolling.
-table = pd.DataFrame(claims)[["id", "claim", "verdict", "measured", "paper"]]
-st.dataframe(
-    table.style.apply(
-        lambda col: [f"color: {VERDICT_COLOURS.get(v, '')}; font-weight: bold" for v in col],
-        subset=["verdict"],
-    ),
-    hide_index=True,
-    width="stretch",
-    key="repro_claims",
-    column_config={
-        "id": st.column_config.TextColumn("id", width="small"),
-        "claim": st.column_config.TextColumn("claim", width="medium"),
-        "verdict": st.column_config.TextColumn("verdict", width="small"),
-        "measured": st.column_config.TextColumn("measured", width="large"),
-    },
-)
+claims_table(claims, "repro_claims")
 with st.expander("Criteria and thresholds"):
     st.markdown("\n".join(f"- **{c['id']}** {c['claim']}: {c['criterion']}." for c in claims))
     st.markdown("\n".join(f"- `{k}` = {v:g}: {doc}" for k, (v, doc) in THRESHOLDS.items()))

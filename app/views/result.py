@@ -8,6 +8,7 @@ from app.describe import config_summary
 from app.escape import md
 from app.nav import PAGES
 from app.result_panel import render_result
+from app.timing import time_text
 from app.view_state import View, merged_query, read_view, share_link
 
 POLL_S = 1.5
@@ -87,7 +88,7 @@ def show_view(view: View | None, box) -> None:
     query = merged_query(st.query_params.to_dict(), view or View())
     if query != st.query_params.to_dict():
         st.query_params.from_dict(query)
-    box.code(share_link(store.app_root(), "/", query), language=None)
+    box.code(share_link(store.app_root(), PAGES["result"].url_path, query), language=None)
 
 
 finished = status not in (*store.ACTIVE, "failed", "cancelled") and exp["result"] is not None
@@ -102,6 +103,11 @@ def progress() -> None:
         st.rerun()  # finished (or deleted): redraw the whole page once
     frac = float(now["progress"] or 0.0)
     st.progress(frac, text=md(f"{now['status']}: {now['stage'] or ''} ({frac:.0%})"))
+    if now["status"] == "running":  # elapsed, and the time left at the pace so far
+        st.caption(
+            f"**{time_text(now)}** (estimated from the progress so far; the bar counts each "
+            "stage by its expected time, and stages the cache already holds go by in moments)"
+        )
     if now["status"] == "queued":
         waiting = store.waiting_for(eid)  # which workers it needs, and whether any is up
         if waiting:

@@ -6,6 +6,7 @@ import streamlit as st
 from app import access, store
 from app.describe import config_summary
 from app.nav import PAGES
+from app.timing import time_text
 
 POLL_S = 2.0
 
@@ -21,6 +22,7 @@ def table(rows: list[dict]) -> pd.DataFrame:
                 "status": r["status"],
                 "progress": r["progress"] or 0.0,
                 "stage": r["stage"] or "",
+                "time": time_text(r),
                 "created (UTC)": (r["created_at"] or "")[:19].replace("T", " "),
                 "setup": config_summary(r["config"] or {}),
             }
@@ -68,6 +70,9 @@ def runs_list() -> None:
                 "run", display_text=r"\?run=([a-z0-9]+)", help="open (share link)"
             ),
             "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0),
+            "time": st.column_config.TextColumn(
+                "time", help="how long it took; while running, elapsed and about how long is left"
+            ),
         },
     )
     by_id = {r["id"]: r for r in rows}

@@ -106,6 +106,15 @@ class World(ABC):
     def initial_policy(self, cfg: ExperimentConfig, cache: ArtifactCache, device: torch.device):
         """(policy, key): the initial policy on `device` and the cache key of what it is."""
 
+    def initial_policy_key(self, cfg: ExperimentConfig) -> str | None:
+        """The cache key `initial_policy` returns, without loading or training anything (for the
+        cost estimate, backend/estimate.py); None when it is not known before loading."""
+        return None
+
+    def has_initial_policy(self, cfg: ExperimentConfig, cache: ArtifactCache) -> bool:
+        """Whether the initial policy is at hand (shipped or cached), so nothing is trained."""
+        return True
+
     @abstractmethod
     def new_proxy(self, policy, cfg: RewardModelConfig, seed: int):
         """An untrained proxy reward model with a head initialized from `seed` (`policy`: the
@@ -115,6 +124,10 @@ class World(ABC):
         """(model, key): the backbone of member `member` of a "pretrain" ensemble, its own
         pretraining run. Worlds without one say so (ConfigError naming --diversity)."""
         raise ConfigError("--diversity", f"the world {self.name} has no pretraining runs")
+
+    def member_backbone_key(self, cfg: ExperimentConfig, member: int) -> str | None:
+        """The key `member_backbone` would return, without loading or training (None: unknown)."""
+        return None
 
     def proxy_key_parts(self) -> tuple:
         """What a proxy depends on beyond the preference data and RewardModelConfig, for its

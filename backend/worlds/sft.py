@@ -51,6 +51,16 @@ class SftWorld(World):
         policy, key = load_sft_policy(self, cfg.sft, cache)
         return policy.to(device), key
 
+    def initial_policy_key(self, cfg: ExperimentConfig) -> str:
+        return sft_key(self, cfg.sft)
+
+    def has_initial_policy(self, cfg: ExperimentConfig, cache: ArtifactCache) -> bool:
+        meta = shipped_sft_dir(self, cfg.sft) / "meta.json"
+        key = sft_key(self, cfg.sft)
+        return (meta.exists() and json.loads(meta.read_text())["key"] == key) or cache.has(
+            "sft", key
+        )
+
     def new_proxy(self, policy, cfg: RewardModelConfig, seed: int):
         """The SFT policy's first `cfg.layers` blocks under a new head."""
         return build_proxy(policy, cfg.layers, seed)
@@ -58,12 +68,18 @@ class SftWorld(World):
     def member_backbone(self, cfg: ExperimentConfig, member: int, cache: ArtifactCache, device):
         """Member i's own SFT run: the initial policy's config with SFT seed + i (shipped for the
         first members, else trained once and cached)."""
-        return self.initial_policy(
-            cfg.replace(**{"sft.seed": cfg.sft.seed + member}), cache, device
-        )
+        return self.initial_policy(_member_config(cfg, member), cache, device)
+
+    def member_backbone_key(self, cfg: ExperimentConfig, member: int) -> str:
+        return self.initial_policy_key(_member_config(cfg, member))
 
     def proxy_key_parts(self) -> tuple:
         return (("proxy", PROXY_VERSION),)
+
+
+def _member_config(cfg: ExperimentConfig, member: int) -> ExperimentConfig:
+    """The config of member i's own SFT run: the initial policy's with SFT seed + i."""
+    return cfg.replace(**{"sft.seed": cfg.sft.seed + member})
 
 
 def train_sft(world: SftWorld, cfg: SftConfig, progress=None):
@@ -79,6 +95,12 @@ def train_sft(world: SftWorld, cfg: SftConfig, progress=None):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)  # weight init uses the global generator
         model = GPT2LMHeadModel(gpt2_config(policy_config(world, cfg)))
+    # Padding comes only after an answer's EOS and attention is causal, so no real token attends
+    # to a pad, and the loss ignores pads: an attention mask would change nothing. transformers
+    # cannot tell and warns on the first padded batch ("We strongly recommend passing in an
+    # `attention_mask`..."); without a pad_token_id in the training model's config it does not
+    # check (GPT2LMHeadModel uses it for nothing else; the saved weights are all that is kept).
+    model.config.pad_token_id = None
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1

@@ -108,6 +108,9 @@ class HfWorld(World):
         """No SFT stage: the loaded model is the policy; its key stands for what it is."""
         return self.load_policy(), self.key
 
+    def initial_policy_key(self, cfg: ExperimentConfig) -> str:
+        return self.key
+
     def new_proxy(self, policy, cfg: RewardModelConfig, seed: int) -> TextProxy:
         """The proxy base with a head initialized from `seed` (the policy is not used)."""
         return self.build_proxy(seed)
