@@ -24,22 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
+from app.examples import GRID_FIELDS  # what the page reads back: one list
+
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "assets" / "examples"
 NAMES = ("toy-bon", "toy-bon-clean", "toy-bon-shared", "toy-bon-pretrain", "toy-ppo", "toy-dpo")
 SEED = "0"
 LAMBDA_STEP = 0.05
 LAMBDA_MAX = 5.0
-GRID_FIELDS = (
-    "kl_exact",
-    "gold",
-    "proxy",
-    "proxy_mean",
-    "gold_se",
-    "shared_error",
-    "member_sd",
-    "shared_share",
-)
 BUDGET_MB = 8.0  # assets/examples/ stays small: it is in the repository
 
 
