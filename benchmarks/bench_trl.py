@@ -349,8 +349,10 @@ def measure(
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--pairs", type=int, default=8000, help="preference pairs (toy-bon: 16000; 8000 keeps this short)")
-    p.add_argument("--epochs", type=int, default=None, help="reward-model epochs (config: 2)")
+    p.add_argument(
+        "--pairs", type=int, default=8000, help="preference pairs (toy-bon: 16000; 8000 is shorter)"
+    )
+    p.add_argument("--epochs", type=int, default=None, help="reward-model epochs (config: 8)")
     p.add_argument("--steps", type=int, default=10, help="RL steps timed per repeat")
     p.add_argument("--threads", type=int, default=1, help="torch threads, both sides")
     p.add_argument("--quick", action="store_true", help="1000 pairs, 1 epoch, 3 steps, 1 repeat")
