@@ -50,8 +50,10 @@ def test_show_json_is_result_json_plus_id_and_status(done):
     shown = json.loads(out.stdout)
     assert (shown.pop("id"), shown.pop("status")) == (eid, "done")
     assert list(shown) == list(result_json)
-    # Timings and cache hits differ between two runs of one config; everything else is equal.
+    # Timings, cache hits and the start's estimate (what the cache held then) differ between two
+    # runs of one config; everything else is equal.
     assert set(shown.pop("timings")) == set(result_json.pop("timings"))
+    assert set(shown.pop("estimate")) == set(result_json.pop("estimate"))
     assert isinstance(shown.pop("cache_hits"), list) and result_json.pop("cache_hits")
     assert shown == result_json
 
