@@ -29,3 +29,15 @@ def redis_url(tmp_path):
     server = RedisServer(tmp_path / "redis")
     yield server.url
     server.stop()
+
+
+@pytest.fixture
+def one_torch_thread():
+    """torch on one thread for the test, as run_ppo and run_dpo do: intra-op threads only slow
+    the tiny models down on a busy CPU."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -60,12 +60,8 @@ class TinyWorld(SftWorld):
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """As in run_ppo: intra-op threads only slow these tiny models down on a busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(one_torch_thread):
+    """As in run_ppo (tests/conftest.py one_torch_thread)."""
 
 
 @pytest.fixture(scope="module")
