@@ -118,6 +118,19 @@ PLOT = "document.querySelector('.js-plotly-plot')"
 TRACE_NAMES = f"() => {PLOT}.data.map(t => t.name)"
 
 
+def submit(page) -> None:
+    """Click the form's Submit once the form's script has finished (the button is disabled while
+    the form shows a config error: then fail with that error's text)."""
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=stStatusWidget]')", timeout=60_000
+    )
+    button = page.get_by_role("button", name="Submit", exact=True)
+    if button.is_disabled():
+        alerts = page.locator("[data-testid=stAlert]").all_inner_texts()
+        raise AssertionError(f"Submit is disabled; the form says: {alerts}")
+    button.click()
+
+
 def wait_chart(page, min_traces: int, timeout_s: float = 60) -> list[str]:
     page.wait_for_function(
         f"() => {PLOT} && {PLOT}.data && {PLOT}.data.length >= {min_traces}",
@@ -161,8 +174,7 @@ def test_submit_watch_explore_and_share_in_a_real_browser(stack):
                     f"() => document.querySelector('input[aria-label={json.dumps(label)}]')"
                     f".value === {json.dumps(value)}"
                 )
-            page.wait_for_timeout(500)
-            page.get_by_role("button", name="Submit", exact=True).click()
+            submit(page)
             page.wait_for_url(re.compile(r"/result\?run=[a-z0-9]{12}$"), timeout=30_000)
             eid = page.url.rsplit("run=", 1)[1]
 
@@ -276,7 +288,7 @@ def test_dpo_beside_best_of_n_and_ppo_in_a_real_browser(stack, monkeypatch):
             fill(page, DPO_FORM)
             page.wait_for_timeout(500)
             page.screenshot(path=str(SCREENSHOTS / "new-dpo.png"), full_page=True)
-            page.get_by_role("button", name="Submit", exact=True).click()
+            submit(page)
             page.wait_for_url(re.compile(r"/result\?run=[a-z0-9]{12}$"), timeout=30_000)
             dpo = page.url.rsplit("run=", 1)[1]
             page.get_by_role("heading", name="DPO").wait_for()
