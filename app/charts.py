@@ -184,6 +184,12 @@ def curves_figure(
     return fig
 
 
+def n_marker(fig: go.Figure, n: int) -> go.Figure:
+    """A dotted vertical line at n, labelled (the Learn page's n knob)."""
+    fig.add_vline(x=n, line_dash="dot", line_color="#888", annotation_text=f"n = {n:,}")
+    return fig
+
+
 def _translucent(colour: str, alpha: float = 0.15) -> str:
     """ "#1f77b4" -> "rgba(31,119,180,0.15)": a band under its line's colour."""
     r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
@@ -384,7 +390,7 @@ def accuracy_figure(result: dict) -> go.Figure:
 def disagreement_figure(df, picked_gold: float | None = None) -> go.Figure:
     """Every answer to one prompt: members' mean (x) against gold (y), coloured by spread."""
     fig = go.Figure(
-        go.Scattergl(
+        go.Scatter(
             x=df["mean"],
             y=df["gold"],
             mode="markers",

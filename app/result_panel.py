@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app import charts, store
+from app import charts, plot, store
 from app.answers import disagreement, explore_prompt, picks_by_objective
 from app.describe import SINGLE_GROUP, config_summary, errors_sentence, gold_units, takeaway
 from app.escape import md
@@ -109,21 +109,19 @@ def curve_controls(
         picked_link = link.objectives or ("single", *ENSEMBLE)
         seed_widgets(
             {
-                f"{key}_lam": float(link.lam if link.lam is not None else stored_lam),
                 f"{key}_members": list(link.members or range(K)),
                 f"{key}_curves": [o for o in ENSEMBLE if o in picked_link],
                 f"{key}_singles": "single" in picked_link,
             }
         )
-        lam = st.slider(
-            "UWO λ (population variance)",
-            0.0,
-            top,
-            step=LAMBDA_STEP,
-            key=f"{key}_lam",
-            help="UWO = mean − λ·Var over members. The curves are recomputed from the stored "
-            "score matrix (no new sampling).",
-        )
+        steps = np.round(np.arange(0.0, top + LAMBDA_STEP / 2, LAMBDA_STEP), 9).tolist()
+        extra = [round(a, 9) for a in (stored_lam, link.lam) if a is not None]
+        grid = sorted({*steps, *extra})
+        at = st.session_state.get(f"{key}_chart")  # the chart's λ knob (app/plot.py)
+        moved = isinstance(at, int) and 0 <= at < len(grid)
+        start = link.lam if link.lam is not None else stored_lam
+        i = at if moved else min(range(len(grid)), key=lambda j: abs(grid[j] - start))
+        lam = grid[i]
         members = st.pills(
             "ensemble members",
             list(range(K)),
@@ -135,15 +133,20 @@ def curve_controls(
         if not members:
             st.warning("Pick at least one member; showing all of them.")
             members = list(range(K))
-        # The other slider values within AHEAD_STEPS of this one, nearest first.
-        grid = np.arange(0.0, top + LAMBDA_STEP / 2, LAMBDA_STEP)
-        steps = np.abs(grid - lam) / LAMBDA_STEP
-        grid = grid[(steps > 0.5) & (steps < AHEAD_STEPS + 0.5)]
-        grid = sorted(grid, key=lambda a: abs(a - lam))
         members_key = tuple(sorted(members))
+        stored_uwo = next((c for c in stored if c["objective"] == "uwo"), None)
+        if stored_uwo is not None and len(members) == K:  # the knob's frame at the run's λ
+            store.curve_cache().put((key, "uwo", round(stored_lam, 9), members_key), stored_uwo)
         if lam != stored_lam or len(members) != K:
             curves = store.bon_curves_for(key, float(lam), members_key, stored, arrays)
-        store.curves_ahead(key, grid, members_key, arrays)
+        # The knob's neighbours: the next step now when the knob has moved (the browser then
+        # redraws it without waiting), the rest within AHEAD_STEPS in the background.
+        near = sorted(grid, key=lambda a: abs(a - lam))[1 : 2 * AHEAD_STEPS + 1]
+        if moved:
+            store.curves_now(key, [a for a in near if abs(a - lam) < 1.5 * LAMBDA_STEP],
+                             members_key, arrays)  # fmt: skip
+        store.curves_ahead(key, near, members_key, arrays)
+        view["knob"] = {"grid": grid, "index": i, "members": members_key}
         view.update(lam=float(lam), members=sorted(members))
         # Choices that stay the same while λ (in UWO's label) and the members change.
         picked = st.pills(
@@ -195,16 +198,33 @@ def curves_section(
     with controls:
         curves, view = curve_controls(result, arrays, key, link)
     with chart:
-        fig = charts.curves_figure(
-            curves,
-            view["x"],
-            show_proxy=view["proxy"],
-            show_fits=view["fits"],
-            show_se=view["se"],
-            title=takeaway(curves),
-        )
-        st.plotly_chart(fig, key=f"{key}_chart", config={"displaylogo": False})
+        options = {"show_proxy": view["proxy"], "show_fits": view["fits"], "show_se": view["se"]}
+        fig = charts.curves_figure(curves, view["x"], title=takeaway(curves), **options)
+        knob = lambda_knob(curves, view, key, len(fig.data), options) if "knob" in view else None
+        plot.show(fig, key=f"{key}_chart", knob=knob)
     return curves, view
+
+
+def lambda_knob(curves: list[dict], view: dict, key: str, traces: int, options: dict) -> plot.Knob:
+    """The chart's λ knob: a frame for each λ whose UWO curve the server has (computed ahead),
+    the others computed when the knob gets there. UWO is the chart's last curve."""
+    k = view["knob"]
+    frames: list[dict | None] = []
+    uwo_now = curves[-1] if curves and curves[-1]["objective"] == "uwo" else None
+    tail = len(charts.curves_figure([uwo_now], view["x"], **options).data) if uwo_now else 0
+    for lam in k["grid"]:
+        if uwo_now is None:  # UWO is not drawn: λ changes nothing on the chart
+            frames.append({})
+            continue
+        uwo = store.cached_curve(key, "uwo", lam, k["members"])
+        if uwo is None:
+            frames.append(None)
+            continue
+        shown = [*curves[:-1], uwo]
+        fig = charts.curves_figure([uwo], view["x"], title=takeaway(shown), **options)
+        frames.append(plot.frame(fig, at=traces - tail, layout=("title",)))
+    return plot.Knob("UWO λ (population variance)", [f"{a:g}" for a in k["grid"]], k["index"],
+                     frames)  # fmt: skip
 
 
 def has_errors(view: dict) -> bool:
@@ -223,7 +243,7 @@ def errors_section(result: dict, view: dict, key: str) -> None:
     chart, words = st.columns([3, 1])
     with chart:
         fig = charts.errors_figure(ensemble_curves, view["x"])
-        st.plotly_chart(fig, key=f"{key}_errors", config={"displaylogo": False})
+        plot.show(fig, key=f"{key}_errors")
     with words:
         st.markdown("**What the ensemble can see**")
         st.markdown(errors_sentence(ensemble_curves, result.get("ensemble")))
@@ -273,7 +293,7 @@ def dpo_epochs(result: dict, key: str) -> None:
         "β·log π/π_ref can keep getting better at ranking held-out pairs while the gold of the "
         "policy's own answers falls: that is overoptimization without a reward model."
     )
-    st.plotly_chart(charts.epochs_figure(curve), key=f"{key}_epochs", config={"displaylogo": False})
+    plot.show(charts.epochs_figure(curve), key=f"{key}_epochs")
 
 
 def members(result: dict) -> None:
@@ -299,9 +319,9 @@ def members(result: dict) -> None:
         )
     c1, c2 = st.columns([1, 1.3])
     with c1:
-        st.plotly_chart(charts.accuracy_figure(result), config={"displaylogo": False})
+        plot.show(charts.accuracy_figure(result), key="members_accuracy")
         if any(m.get("heldout_loss") for m in result.get("reward_models") or []):
-            st.plotly_chart(charts.losses_figure(result), config={"displaylogo": False})
+            plot.show(charts.losses_figure(result), key="members_losses")
     c2.dataframe(members_words(result).round(4), width="stretch", hide_index=True)
 
 
@@ -350,11 +370,7 @@ def bon_explorer(arrays: dict, view: dict, key: str, result: dict | None = None)
         key=f"{key}_scatter",
     ):
         return
-    st.plotly_chart(
-        charts.disagreement_figure(disagreement(arrays, p, mem)),
-        key=f"{key}_disagree",
-        config={"displaylogo": False},
-    )
+    plot.show(charts.disagreement_figure(disagreement(arrays, p, mem)), key=f"{key}_disagree")
 
 
 SAMPLE_CAPTIONS = {

@@ -169,6 +169,11 @@ class CurveCache:
                 self._curves.popitem(last=False)
         return curve
 
+    def peek(self, key: tuple) -> dict | None:
+        """The curve if it is computed already, else None (nothing is computed)."""
+        with self._lock:
+            return self._curves.get(key)
+
     def put(self, key: tuple, curve: dict) -> None:
         """Store a curve computed elsewhere (a shipped example's precomputed lambda grid)."""
         with self._lock:
@@ -224,6 +229,17 @@ def curves_ahead(key: str, lams: list[float], members: tuple[int, ...], arrays) 
     About 0.1 s of one core each for a default run, once per run and member subset."""
     keys = [(key, "uwo", round(float(a), 9), members) for a in lams]
     curve_cache().ahead(keys, arrays, delay_s=AHEAD_DELAY_S)
+
+
+def curves_now(key: str, lams: list[float], members: tuple[int, ...], arrays) -> None:
+    """Compute UWO at these lambdas now (the λ knob's next steps, so the browser has them)."""
+    for a in lams:
+        curve_cache().get((key, "uwo", round(float(a), 9), members), arrays)
+
+
+def cached_curve(key: str, objective: str, lam: float, members: tuple[int, ...]) -> dict | None:
+    """A recomputed curve of run `key` if the server has it, else None."""
+    return curve_cache().peek((key, objective, round(float(lam), 9), members))
 
 
 # ---- reproductions (backend/reproduce/, db/reproduce.py) ---------------------------------------

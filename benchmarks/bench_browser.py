@@ -32,10 +32,10 @@ from tests.browser_support import (
     open_tab,
     open_timed,
     server,
-    slider,
     wait_title,
     wait_trace,
 )
+from tests.test_e2e_browser import PLOTS, knob
 
 TARGET_READY_S = 2.0
 TARGET_KNOB_S = 0.2
@@ -103,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
 
             # Knobs on Learn: n (step 1), then lambda (step 3), one slider step at a time.
             page, _ = open_ready(browser, learn, LEARN_CHARTS)
-            n = slider(page, "n (answers drawn")
-            shape_x = "() => document.querySelector('.js-plotly-plot')._fullLayout.shapes[0].x0"
+            n = knob(page, "n (answers drawn")
+            shape_x = f"() => ({PLOTS})[0]._fullLayout.shapes[0].x0"
             for i in range(args.runs):
                 key = "ArrowLeft" if i % 2 == 0 else "ArrowRight"
                 before = page.evaluate(shape_x)
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 page.wait_for_timeout(300)
             open_tab(page, "3 · Objectives and λ", "3 · Conservative objectives")
-            lam = slider(page, "UWO λ")
+            lam = knob(page, "UWO λ")
             for i in range(args.runs):
                 want = f"UWO at λ = {0.5 + 0.05 * (i + 1):g}:"
                 rows.setdefault("Learn λ step redrawn", []).append(
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
 
             # The Result page's lambda: new values (computed, or ahead in the background).
             page, _ = open_ready(browser, result, RESULT_CHARTS)
-            lam = slider(page, "UWO λ")
+            lam = knob(page, "UWO λ")
             for i in range(args.runs):
                 want = f"uwo (lambda={0.5 + 0.05 * (i + 1):g})"
                 rows.setdefault("Result λ step redrawn", []).append(

@@ -58,9 +58,60 @@ def open_page(page: str):
     return at
 
 
+def charts(at) -> list:
+    """The page's charts (app/plot.py's component), in page order."""
+    return [e for e in at.get("component_instance") if e.proto.component_name.endswith("plot")]
+
+
+def chart_args(at, index: int = 0) -> dict:
+    """What the index-th chart was sent: figure, knob, side and below (app/plot.py)."""
+    return json.loads(charts(at)[index].proto.json_args)
+
+
+def chart_by_key(at, key: str) -> dict:
+    """chart_args of the chart with this widget key."""
+    for e in charts(at):
+        if e.proto.id.endswith("-" + key):
+            return json.loads(e.proto.json_args)
+    raise AssertionError(f"no chart with key {key!r}")
+
+
 def figure(at, index: int = 0) -> dict:
-    """The plotly figure (JSON) of the index-th chart on the page."""
-    return json.loads(at.get("plotly_chart")[index].proto.spec)
+    """The plotly figure (JSON) of the index-th chart on the page, at the knob position the
+    server drew it."""
+    return chart_args(at, index)["figure"]
+
+
+def move_knob(at, key: str, value: str):
+    """Move the knob of chart `key` to the position shown as `value`, as the browser reports
+    it (the component's value: the position's index), and rerun."""
+    knob = chart_by_key(at, key)["knob"]
+    at.session_state[key] = knob["values"].index(value)
+    return at.run()
+
+
+def knob_value(at, key: str) -> str:
+    """The knob position chart `key` is drawn at, as shown."""
+    knob = chart_by_key(at, key)["knob"]
+    return knob["values"][knob["index"]]
+
+
+def chart_text(at) -> str:
+    """The words beside and under every chart (their HTML as text)."""
+    import html
+    import re
+
+    parts = []
+    for i in range(len(charts(at))):
+        a = chart_args(at, i)
+        parts += [a.get("side") or "", a.get("below") or ""]
+    return html.unescape(re.sub(r"<[^>]+>", "", " ".join(parts)))
+
+
+def framed(fig: dict, frame: dict) -> dict:
+    """A figure with a knob frame applied, as assets/plot/plot.js applies it."""
+    data = [frame.get("data", {}).get(str(j), t) for j, t in enumerate(fig["data"])]
+    return {"data": data, "layout": {**fig["layout"], **frame.get("layout", {})}}
 
 
 def trace(fig: dict, name: str) -> dict:

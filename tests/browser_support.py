@@ -11,20 +11,29 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tests.jobs_support import job_env, wait_for
-from tests.test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, StreamlitServer
+from tests.test_e2e_browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PLOTS,
+    VIEWPORT,
+    StreamlitServer,
+)
 
 LEARN_CHARTS = 1  # the open step's: step 1 (or step 3, opened by a link with its view)
 RESULT_CHARTS = 1  # the curves (the Numbers tab it opens on draws none)
 
 # Ready: the script has finished (Streamlit's own flag on the app's root) and at least n plotly
 # charts are drawn (plotly has laid out each one and drawn its traces).
-READY_JS = """(n) => {
-  const app = document.querySelector('[data-testid=stApp]');
-  if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
-  const plots = document.querySelectorAll('.js-plotly-plot');
-  if (plots.length < n) return false;
-  return Array.from(plots).every(p => p._fullLayout && p.querySelector('.scatterlayer .trace'));
-}"""
+READY_JS = (
+    "(n) => {"
+    " const app = document.querySelector('[data-testid=stApp]');"
+    " if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;"
+    f" const plots = {PLOTS};"
+    " if (plots.length < n) return false;"
+    " return plots.every(p => p._fullLayout"
+    " && p.querySelector('.scatterlayer .trace, .barlayer .trace'));"
+    " }"
+)
 
 
 @contextmanager
@@ -75,18 +84,12 @@ def open_timed(browser, url: str, charts: int, timeout_s: float = 60, context=No
     return page, {"shell": shell, "script": script, "ready": time.perf_counter() - t0}
 
 
-def slider(page, label: str):
-    """The thumb of the Streamlit slider whose label starts with `label` (keyboard-movable)."""
-    box = page.locator("[data-testid=stSlider]").filter(has_text=label).first
-    return box.locator("input[type=range]").first
-
-
 def wait_title(page, text: str, timeout_s: float = 30) -> float:
     """Seconds until a chart whose title starts with `text` is drawn (polled every animation
-    frame; Streamlit's theme wraps titles in <b> tags, which are left out)."""
+    frame; tags in a title, such as <b>, are left out)."""
     t0 = time.perf_counter()
     page.wait_for_function(
-        "(t) => Array.from(document.querySelectorAll('.js-plotly-plot')).some(p => "
+        f"(t) => {PLOTS}.some(p => "
         "p._fullLayout && p._fullLayout.title && "
         "String(p._fullLayout.title.text).replace(/<[^>]+>/g, '').startsWith(t))",
         arg=text,
@@ -100,8 +103,7 @@ def wait_trace(page, name: str, timeout_s: float = 30) -> float:
     """Seconds until some drawn chart has a trace called `name`."""
     t0 = time.perf_counter()
     page.wait_for_function(
-        "(n) => Array.from(document.querySelectorAll('.js-plotly-plot')).some(p => "
-        "p._fullLayout && p.data && p.data.some(t => t.name === n))",
+        f"(n) => {PLOTS}.some(p => p._fullLayout && p.data && p.data.some(t => t.name === n))",
         arg=name,
         timeout=timeout_s * 1000,
         polling="raf",

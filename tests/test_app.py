@@ -8,8 +8,15 @@ import pytest
 
 from tests.app_support import (
     app_test,
+    chart_args,
+    chart_by_key,
+    chart_text,
+    charts,
     example,
     figure,
+    framed,
+    knob_value,
+    move_knob,
     no_exceptions,
     open_page,
     store_finished,
@@ -76,7 +83,7 @@ def bon_run(db):
 
 def chart(at, title_start: str) -> dict:
     """The plotly figure whose title starts with `title_start`."""
-    for i in range(len(at.get("plotly_chart"))):
+    for i in range(len(charts(at))):
         fig = figure(at, i)
         text = ((fig.get("layout") or {}).get("title") or {}).get("text") or ""
         if text.startswith(title_start):
@@ -101,10 +108,16 @@ def test_learn_walks_through_five_steps_with_sentences_from_the_stored_numbers(d
     one = noisy.curve("single", member=0)
     fig = chart(at, "One proxy")
     assert trace(fig, "single #0")["y"] == pytest.approx([p["gold"] for p in one["points"]])
-    assert lessons.one_proxy_sentence(one, 4096) in [m.value for m in at.markdown]
-    at.select_slider(key="learn_n").set_value(16).run()
+    assert lessons.one_proxy_sentence(one, 4096) in chart_text(at)
+    # Every position of the n knob is sent with the chart (the browser redraws it): the frame
+    # at n = 16 is what the server draws at n = 16.
+    frames = chart_by_key(at, "learn_n")["knob"]["frames"]
+    move_knob(at, "learn_n", "16")
     no_exceptions(at)
-    assert lessons.one_proxy_sentence(one, 16) in [m.value for m in at.markdown]
+    assert lessons.one_proxy_sentence(one, 16) in chart_text(at)
+    at16 = chart_by_key(at, "learn_n")
+    assert framed(at16["figure"], frames[4]) == framed(at16["figure"], {})
+    assert frames[4]["side"] == at16["side"] and frames[4]["below"] == at16["below"]
     # "Next" opens the next step; step 3 at the stored lambda says what the stored curves say.
     at.button(key="learn_next").click().run()
     assert at.header[0].value.startswith("2 · Why")
@@ -115,13 +128,13 @@ def test_learn_walks_through_five_steps_with_sentences_from_the_stored_numbers(d
         lessons.singles_group(noisy), noisy.curve("mean"), noisy.curve("wco"), uwo, 0.5
     )
     texts = [m.value for m in at.markdown]
-    assert f"**{want}**" in texts
-    assert "mostly prevent" not in " ".join(texts)
+    assert want in chart_text(at)
+    assert "mostly prevent" not in " ".join(texts) + chart_text(at)
     assert len(at.latex) >= 3
     for step, head in (("4 · Label noise", "4 ·"), ("5 · PPO and DPO", "5 ·")):
         at = open_step(at, step)
         no_exceptions(at)
-        assert at.header[0].value.startswith(head) and len(at.get("plotly_chart")) >= 1
+        assert at.header[0].value.startswith(head) and len(charts(at)) >= 1
 
 
 def test_learn_lambda_slider_redraws_uwo_from_the_grid_and_writes_the_url(db):
@@ -129,13 +142,18 @@ def test_learn_lambda_slider_redraws_uwo_from_the_grid_and_writes_the_url(db):
 
     at = open_step(app_test().run(), "3 · Objectives and λ")
     assert "lam" not in at.query_params  # the default view is not written into the link
-    at.slider(key="learn_lam").set_value(3.0).run()
+    frames = chart_by_key(at, "learn_lam")["knob"]["frames"]  # every λ, for the browser
+    assert len(frames) == 101 and all(frames)
+    default = chart_by_key(at, "learn_lam")["figure"]
+    move_knob(at, "learn_lam", "3")
     no_exceptions(at)
     fig = chart(at, "UWO at λ = 3:")
     want = examples.load("toy-bon").uwo_at(3.0)
     assert trace(fig, "uwo (lambda=3)")["y"] == pytest.approx([p["gold"] for p in want["points"]])
+    assert framed(default, frames[60]) == framed(fig, frames[60])  # the browser's frame: the same
+    assert framed(default, frames[60])["layout"]["title"] == fig["layout"]["title"]
     assert at.query_params["lam"] == "3"
-    assert any(m.value.startswith("**At λ = 3 UWO") for m in at.markdown)
+    assert "At λ = 3 UWO" in chart_text(at)
     at.pills(key="learn_objectives").set_value(["wco", "uwo"]).run()
     at.radio(key="learn_x").set_value("n").run()
     assert at.query_params["objectives"] == "wco,uwo" and at.query_params["x"] == "n"
@@ -145,7 +163,7 @@ def test_learn_opens_the_view_of_a_link(db):
     at = app_test({"lam": "2.5", "objectives": "wco,uwo", "x": "sqrt_kl", "members": "0,1,2"})
     at.run()
     no_exceptions(at)
-    assert at.slider(key="learn_lam").value == 2.5
+    assert knob_value(at, "learn_lam") == "2.5"
     assert at.radio(key="learn_x").value == "√KL"
     fig = chart(at, "UWO at λ = 2.5:")
     assert {t["name"] for t in fig["data"] if t.get("showlegend", True)} == {
@@ -169,7 +187,7 @@ def test_learn_opens_the_view_of_a_link(db):
 def test_learn_free_play_opens_the_full_result_panel(db):
     at = open_step(app_test().run(), "Free play")
     no_exceptions(at)
-    at.slider(key="example_toy-bon_lam").set_value(1.0).run()
+    move_knob(at, "example_toy-bon_chart", "1")
     no_exceptions(at)
     assert trace(chart(at, "Share of the gain up to the peak (★) lost by n"), "uwo (lambda=1)")
 
@@ -366,7 +384,7 @@ def test_result_page_of_a_best_of_n_run(db, bon_run):
     lost = summary.loc["wco", "peak gain lost by the end (%)"]
     stored = example()[0]["summary"]["wco"]["overoptimization"]
     assert lost == pytest.approx(100 * stored, abs=1e-3)  # a percentage
-    at.slider(key=f"r_{bon_run}_lam").set_value(4.0).run()
+    move_knob(at, f"r_{bon_run}_chart", "4")
     assert any("at the λ and members chosen above" in m.value for m in at.markdown)
     assert "uwo (lambda=4)" in set(at.dataframe[0].value.index)
     at.session_state[f"r_{bon_run}_tab"] = "Reward models"
@@ -382,7 +400,7 @@ def test_result_lambda_and_members_recompute_from_the_stored_matrix(db, bon_run)
     _, arrays = ex()
     gold, proxy = arrays["gold"].astype(float), arrays["proxy"].astype(float)
     at = app_test({"run": bon_run}).run()
-    at.slider(key=f"r_{bon_run}_lam").set_value(2.0).run()
+    move_knob(at, f"r_{bon_run}_chart", "2")
     no_exceptions(at)
     (want,) = bon_curves(gold, proxy, [Objective("uwo", lam=2.0)])
     got = trace(figure(at), "uwo (lambda=2)")["y"]
@@ -411,7 +429,7 @@ def test_result_view_round_trips_through_the_link_and_the_share_box(db, bon_run)
     at = app_test(query).run()
     no_exceptions(at)
     key = f"r_{bon_run}"
-    assert at.slider(key=f"{key}_lam").value == 2.0
+    assert knob_value(at, f"{key}_chart") == "2"
     assert at.pills(key=f"{key}_members").value == [0, 2]
     assert at.radio(key=f"{key}_x").value == "√KL"
     assert not at.checkbox(key=f"{key}_proxy").value and at.checkbox(key=f"{key}_fits").value
@@ -421,7 +439,7 @@ def test_result_view_round_trips_through_the_link_and_the_share_box(db, bon_run)
     assert (
         link == f"http://localhost:8501/result?run={bon_run}&lam=2&members=0,2&x=sqrt_kl&show=fits"
     )
-    at.slider(key=f"{key}_lam").set_value(4.0).run()
+    move_knob(at, f"{key}_chart", "4")
     at.pills(key=f"{key}_curves").set_value(["wco", "uwo"]).run()
     assert at.query_params["lam"] == "4" and at.query_params["objectives"] == "single,wco,uwo"
     assert "lam=4" in at.code[0].value and "objectives=single,wco,uwo" in at.code[0].value
@@ -468,7 +486,7 @@ def test_result_answer_explorer(db, bon_run):
     assert table["copies"].sum() <= 16
     picks = at.dataframe[1].value
     assert list(picks["objective"][:3]) == ["mean", "wco", "uwo"]
-    assert len(at.get("plotly_chart")) == 1
+    assert len(charts(at)) == 1
     assert any("standardized globally, not per prompt" in c.value for c in at.caption)
     at.toggle(key=f"{key}_scatter").set_value(True).run()
     no_exceptions(at)
@@ -486,7 +504,7 @@ def test_result_page_of_a_ppo_run(db, ppo_output):
     at.select_slider(key=f"r_{eid}_step").set_value(steps[0]).run()
     table = at.dataframe[0].value
     assert set(table["step"]) == {steps[0]} and "answer" in table.columns
-    assert not at.slider  # no lambda slider for PPO
+    assert chart_args(at)["knob"] is None  # no lambda knob for PPO
 
 
 def test_result_page_of_a_dpo_run(db, dpo_output):
@@ -642,7 +660,7 @@ def test_fitted_forms_are_shown_and_follow_the_lambda_slider(db, bon_run):
     d = np.sqrt(values(fit["x"]))
     assert values(fit["y"]) == pytest.approx(predict("bon", mean["alpha"], mean["beta"], d))
     assert "± " in fit["hovertemplate"] and "R² = " in fit["hovertemplate"]
-    at.slider(key=f"r_{bon_run}_lam").set_value(2.0).run()
+    move_knob(at, f"r_{bon_run}_chart", "2")
     no_exceptions(at)
     fits = at.dataframe[1].value.set_index("curve")
     stored = next(c["fit"] for c in result["curves"] if c["objective"] == "uwo")

@@ -114,8 +114,49 @@ def stack(tmp_path):
         worker.stop()
 
 
-PLOT = "document.querySelector('.js-plotly-plot')"
+# The page's plotly charts: each is drawn in its own iframe (app/plot.py's component, served
+# from this origin, so the page can read it).
+PLOTS = (
+    "[document, ...Array.from(document.querySelectorAll('iframe')).map(f => f.contentDocument)]"
+    ".filter(Boolean).flatMap(d => Array.from(d.querySelectorAll('.js-plotly-plot')))"
+)
+PLOT = f"({PLOTS})[0]"
 TRACE_NAMES = f"() => {PLOT}.data.map(t => t.name)"
+
+
+def knob(page, label: str):
+    """The range input of the chart knob labelled `label` (keyboard-movable), in whichever
+    chart's frame has it."""
+    for frame in page.frames:
+        found = frame.locator(f"input[aria-label^={json.dumps(label, ensure_ascii=False)}]")
+        if found.count():
+            return found.first
+    raise AssertionError(f"no chart knob labelled {label!r}")
+
+
+def knob_shown(page, label: str) -> str:
+    """The value the knob labelled `label` shows beside its label."""
+    return knob(page, label).locator("xpath=..").locator("#value").inner_text()
+
+
+def page_text(page) -> str:
+    """The text of the page and of its charts' frames (their sentences and tables)."""
+    parts = []
+    for frame in page.frames:
+        try:
+            parts.append(frame.inner_text("body", timeout=5_000))
+        except Exception:  # a frame that went away while reading
+            continue
+    return "\n".join(parts)
+
+
+def wait_text(page, text: str, timeout_s: float = 30) -> None:
+    """Until `text` is on the page or in one of its charts' frames."""
+    deadline = time.monotonic() + timeout_s
+    while text not in page_text(page):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{text!r} not on the page after {timeout_s} s")
+        page.wait_for_timeout(100)
 
 
 def submit(page) -> None:
@@ -193,8 +234,7 @@ def test_submit_watch_explore_and_share_in_a_real_browser(stack):
             # Move the lambda slider: UWO is recomputed from the stored score matrix.
             before = trace_y(page, "uwo (lambda=0.5)")
             mean_before = trace_y(page, "mean")
-            slider = page.locator("[data-testid=stSlider] input[type=range]").first
-            slider.focus()
+            knob(page, "UWO λ").focus()  # the chart's knob (app/plot.py)
             for _ in range(4):
                 page.keyboard.press("ArrowRight")
             page.wait_for_function(

@@ -8,16 +8,8 @@ from __future__ import annotations
 import pytest
 
 from app import examples, lessons
-from tests.browser_support import (
-    LEARN_CHARTS,
-    launch,
-    open_ready,
-    open_tab,
-    server,
-    slider,
-    wait_title,
-)
-from tests.test_e2e_browser import CHROMIUM, SCREENSHOTS
+from tests.browser_support import LEARN_CHARTS, launch, open_ready, open_tab, server, wait_title
+from tests.test_e2e_browser import CHROMIUM, SCREENSHOTS, knob, knob_shown, page_text, wait_text
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's /usr/bin/chromium")
 STEPS = [
@@ -43,7 +35,7 @@ def test_learn_steps_sentences_lambda_link_and_screenshots(tmp_path):
             # Step 1's sentence has the stored numbers of member #0 at n = N.
             one = noisy.curve("single", member=0)
             last = one["points"][-1]
-            body = page.inner_text("body")
+            body = page_text(page)
             assert lessons.one_proxy_sentence(one, 4096) in body
             assert f"{last['proxy']:+.2f} on the proxy and {last['gold']:+.2f} on gold" in body
             page.wait_for_timeout(500)
@@ -63,8 +55,8 @@ def test_learn_steps_sentences_lambda_link_and_screenshots(tmp_path):
                 noisy.curve("uwo"),
                 0.5,
             )
-            assert want in page.inner_text("body")
-            thumb = slider(page, "UWO λ")
+            assert want in page_text(page)
+            thumb = knob(page, "UWO λ")
             thumb.focus()
             for _ in range(10):
                 page.keyboard.press("ArrowRight")
@@ -74,7 +66,7 @@ def test_learn_steps_sentences_lambda_link_and_screenshots(tmp_path):
             want = lessons.objective_sentence(
                 lessons.singles_group(noisy), noisy.curve("mean"), noisy.curve("wco"), uwo, 1.0
             )
-            page.get_by_text(want).wait_for(timeout=30_000)
+            wait_text(page, want)
             link = page.url
             assert "lam=1" in link
             page.wait_for_timeout(500)
@@ -82,9 +74,9 @@ def test_learn_steps_sentences_lambda_link_and_screenshots(tmp_path):
 
             # The link in a fresh context opens step 3 with the same lambda, chart and sentence.
             fresh, _ = open_ready(browser, link, LEARN_CHARTS, timeout_s=120)
-            assert float(slider(fresh, "UWO λ").input_value()) == 1.0
+            assert knob_shown(fresh, "UWO λ") == "1"
             wait_title(fresh, "UWO at λ = 1:")
-            assert want in fresh.inner_text("body")
+            assert want in page_text(fresh)
         finally:
             browser.close()
     for name in ("learn.png", "learn-3-lambda.png"):

@@ -18,7 +18,7 @@ from backend.presets import get_preset
 from backend.reproduce.claims import ELIMINATED_MAX, OVEROPT_MIN, VERDICTS, evaluate
 from backend.reproduce.plan import DPO_BETAS, plan
 from db import reproduce as reports
-from tests.app_support import no_exceptions, open_page
+from tests.app_support import charts, no_exceptions, open_page
 from tests.jobs_support import WorkerProcess, cli, job_env, wait_for
 
 pytestmark = pytest.mark.timeout(300)
@@ -363,7 +363,7 @@ def test_page_shows_the_latest_report(tiny_suite, monkeypatch):
     table = at.dataframe[0].value
     assert list(table["verdict"]) == [c["verdict"] for c in claims]
     assert list(table["measured"]) == [c["measured"] for c in claims]
-    assert len(at.get("plotly_chart")) == 7
+    assert len(charts(at)) == 7
     runs = json.loads((tiny_suite["out"] / "manifest.json").read_text())["runs"]
     text = "\n".join(m.value for m in at.markdown)
     assert all(f"?run={eid}" in text for eid in runs.values())

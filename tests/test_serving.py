@@ -20,7 +20,14 @@ import pytest
 
 from tests.app_support import example
 from tests.jobs_support import REPO, job_env, wait_for
-from tests.test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, StreamlitServer, free_port
+from tests.test_e2e_browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PLOTS,
+    VIEWPORT,
+    StreamlitServer,
+    free_port,
+)
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -165,7 +172,7 @@ def test_a_read_only_visitor_in_a_real_browser(visitor_server, tmp_path):
         try:
             page = browser.new_page(viewport=VIEWPORT)
             page.goto(f"{server.url}/?run={hostile}")
-            page.wait_for_selector(".js-plotly-plot", timeout=60_000)
+            page.wait_for_function(f"() => {PLOTS}.length > 0", timeout=60_000)
             page.wait_for_timeout(1500)
             page.screenshot(path=str(shots / "hostile-name.png"))
             heading = page.locator("h1").first.inner_text()

@@ -4,7 +4,7 @@ metric, show=band). Runs that differ only by seed are one curve with a band (app
 import pandas as pd
 import streamlit as st
 
-from app import charts, store
+from app import charts, plot, store
 from app.describe import config_differences, run_label, used_config
 from app.escape import md
 from app.groups import compare_series, objective_of, run_curves, seed_groups
@@ -126,7 +126,7 @@ if not band and len(set(labels.values())) < len(labels):  # same name twice: add
     labels = {i: f"{lab} ({i})" for i, lab in labels.items()}
 series = compare_series(done, labels, set(shown), band and has_groups)
 fig = charts.compare_figure(series, "kl" if x == "KL" else "sqrt_kl", metric)
-st.plotly_chart(fig, key="compare_chart", config={"displaylogo": False})
+plot.show(fig, key="compare_chart")
 st.caption(
     "Colour = run (a single run or seed group: the objective), dash = objective (mean solid, "
     "WCO dashed, UWO dotted, single dash-dot), "

@@ -5,7 +5,7 @@ from app/lessons.py; step 3's view (lam, members, objectives, x, show) is in the
 
 import streamlit as st
 
-from app import access, charts, lessons, store
+from app import access, charts, lessons, plot, store
 from app.describe import config_differences, gold_units, takeaway
 from app.nav import PAGES
 from app.result_panel import render_result, seed_widgets
@@ -56,29 +56,58 @@ def step_one() -> None:
     one_proxy()
 
 
+ONE_PROXY_KNOB = "n (answers drawn per prompt)"
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def one_proxy_frames(name: str) -> tuple[list[str], list[dict]]:
+    """Step 1 at every n, computed once per server (about 0.1 s): the n marker, the sentences
+    beside the chart and the picked answers under it. Returns (n as shown, frames)."""
+    from backend.best_of_n import bon_ns
+
+    ex = example(name)
+    curve = ex.curve("single", member=0)
+    base = lessons.picks(ex.arrays, ex.result, 0, 1)
+    caption = gold_units(ex.result) + " " + ex.result["world"].get("gold_description", "")
+    values, frames = [], []
+    for n in bon_ns(ex.arrays["gold"].shape[1]):
+        table = lessons.picks(ex.arrays, ex.result, 0, n)
+        words = lessons.picks_sentence(
+            lessons.describe_picks(table), lessons.describe_picks(base), n, curve["label"]
+        )
+        marker = charts.n_marker(go_figure(), n)
+        side = plot.md(lessons.one_proxy_sentence(curve, n) + "\n\n" + words)
+        below = plot.table(table, caption)
+        values.append(f"{n:,}")
+        frames.append(plot.frame(marker, layout=("shapes", "annotations"), side=side, below=below))
+    return values, frames
+
+
+def go_figure():
+    import plotly.graph_objects as go
+
+    return go.Figure()
+
+
 @st.fragment
 def one_proxy() -> None:
     from backend.best_of_n import bon_ns
 
     curve = noisy.curve("single", member=0)
     ns = bon_ns(noisy.arrays["gold"].shape[1])
-    n = st.select_slider("n (answers drawn per prompt)", ns, value=ns[-1], key=f"{KEY}_n")
+    values, frames = one_proxy_frames(NOISY)
+    at = st.session_state.get(f"{KEY}_n")
+    i = at if isinstance(at, int) and 0 <= at < len(ns) else len(ns) - 1
     title = takeaway([curve], "One proxy (member #0): ")
-    fig = charts.curves_figure([curve], "n", show_fits=False, title=title)
-    fig.add_vline(x=n, line_dash="dot", line_color="#888", annotation_text=f"n = {n:,}")
-    left, right = st.columns([3, 2])
-    left.plotly_chart(fig, key=f"{KEY}_one_chart", config=CHART)
-    with right:
-        st.markdown(lessons.one_proxy_sentence(curve, n))
-        table = lessons.picks(noisy.arrays, noisy.result, 0, n)
-        base = lessons.picks(noisy.arrays, noisy.result, 0, 1)
-        st.markdown(
-            lessons.picks_sentence(
-                lessons.describe_picks(table), lessons.describe_picks(base), n, curve["label"]
-            )
-        )
-    st.dataframe(table.round(2), hide_index=True, width="stretch", height=240, key=f"{KEY}_picks")
-    st.caption(gold_units(noisy.result) + " " + noisy.result["world"].get("gold_description", ""))
+    fig = charts.n_marker(charts.curves_figure([curve], "n", show_fits=False, title=title), ns[i])
+    f = frames[i]
+    plot.show(
+        fig,
+        key=f"{KEY}_n",
+        knob=plot.Knob(ONE_PROXY_KNOB, values, i, frames),
+        side=f["side"],
+        below=f["below"],
+    )
 
 
 # ---- 2. why: shared errors ---------------------------------------------------------------------
@@ -116,7 +145,8 @@ def shared_errors() -> None:
         fig.update_layout(
             title={"text": f"{ex.name}: {f['share']:.0%} of WCO's error shared at the end"}
         )
-        col.plotly_chart(fig, key=f"{KEY}_err_{ex.name}", config=CHART)
+        with col:
+            plot.show(fig, key=f"{KEY}_err_{ex.name}")
         col.markdown(lessons.errors_world_sentence(f))
     st.markdown("**" + lessons.errors_compare_sentence(*facts) + "**")
 
@@ -146,9 +176,9 @@ STORED_LAM = float(noisy.result["config"]["bon"]["uwo_lambda"])
 DEFAULT_OBJECTIVES = OBJECTIVES  # single, mean, wco, uwo
 DEFAULT_SHOW = frozenset({"proxy", "band"})
 show = link.show if link.show is not None else DEFAULT_SHOW
+START_LAM = float(min(link.lam if link.lam is not None else STORED_LAM, 5.0))
 seed_widgets(
     {
-        f"{KEY}_lam": float(min(link.lam if link.lam is not None else STORED_LAM, 5.0)),
         f"{KEY}_members": list(link.members or range(K)),
         f"{KEY}_objectives": list(link.objectives or DEFAULT_OBJECTIVES),
         f"{KEY}_x": next((k for k, v in X_LABELS.items() if v == link.x), "KL"),
@@ -158,11 +188,46 @@ seed_widgets(
 )
 
 
+LAM_GRID = [round(0.05 * i, 9) for i in range(101)]  # the shipped grid (app/make_example.py)
+LAM_KNOB = "UWO λ"
+
+
+def lam_index(lam: float) -> int:
+    return min(range(len(LAM_GRID)), key=lambda i: abs(LAM_GRID[i] - lam))
+
+
+def objectives_figure(shown: list[dict], x: str, proxy: bool, band: bool, lam: float):
+    return charts.curves_figure(
+        shown, x, show_proxy=proxy, show_band=band, title=takeaway(shown, f"UWO at λ = {lam:g}: ")
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def lam_frames(picked: tuple, x: str, proxy: bool, band: bool) -> list[dict]:
+    """Step 3 at every λ of the shipped grid, all members (about 0.3 s, once per view): UWO's
+    traces (the figure's last), the title and the sentence under the chart."""
+    singles = lessons.singles_group(noisy, list(range(K)))
+    mean, wco = noisy.curve("mean"), noisy.curve("wco")
+    by_name = {"single": singles, "mean": mean, "wco": wco}
+    others = [by_name[o] for o in OBJECTIVES if o in picked and o != "uwo"]
+    full = len(objectives_figure(others, x, proxy, band, 0.0).data)
+    frames = []
+    for lam in LAM_GRID:
+        uwo = noisy.uwo_at(lam)
+        shown = [*others, *([uwo] if "uwo" in picked else [])]
+        title = takeaway(shown, f"UWO at λ = {lam:g}: ")
+        tail = charts.curves_figure(
+            [uwo] if "uwo" in picked else [], x, show_proxy=proxy, show_band=band, title=title
+        )
+        below = plot.md("**" + lessons.objective_sentence(singles, mean, wco, uwo, lam) + "**")
+        frames.append(plot.frame(tail, at=full, layout=("title",), below=below))
+    return frames
+
+
 @st.fragment
 def conservative() -> None:
     chart, controls = st.columns([3, 1])
     with controls:
-        lam = st.slider("UWO λ", 0.0, 5.0, step=0.05, key=f"{KEY}_lam")
         picked = st.pills(
             "curves", list(OBJECTIVES), selection_mode="multi", key=f"{KEY}_objectives"
         )
@@ -172,13 +237,18 @@ def conservative() -> None:
             selection_mode="multi",
             format_func=lambda m: f"#{m}",
             key=f"{KEY}_members",
-            help="All members: read from the shipped grid. A subset: computed once here.",
+            help="All members: every λ read from the shipped grid, redrawn in the browser. A "
+            "subset: computed here for each λ.",
         ) or list(range(K))
         x = st.radio("x axis", list(X_LABELS), horizontal=True, key=f"{KEY}_x")
         proxy = st.checkbox("proxy (dashed)", key=f"{KEY}_proxy")
         band = st.checkbox("band of the single members", key=f"{KEY}_band")
+    at = st.session_state.get(f"{KEY}_lam")
+    i = at if isinstance(at, int) and 0 <= at < len(LAM_GRID) else lam_index(START_LAM)
+    lam = LAM_GRID[i]
     members = sorted(members)
-    if len(members) == K and noisy.uwo_at(lam) is not None:
+    every = len(members) == K and all(noisy.uwo_at(a) is not None for a in (lam, 0.0, 5.0))
+    if every:
         mean, wco, uwo = noisy.curve("mean"), noisy.curve("wco"), noisy.uwo_at(lam)
     else:  # recomputed from the shipped matrix, cached for every later visitor
         got = store.bon_curves_for(
@@ -190,15 +260,15 @@ def conservative() -> None:
     singles = lessons.singles_group(noisy, members)
     by_name = {"single": singles, "mean": mean, "wco": wco, "uwo": uwo}
     shown = [by_name[o] for o in OBJECTIVES if o in picked]
-    fig = charts.curves_figure(
-        shown,
-        X_LABELS[x],
-        show_proxy=proxy,
-        show_band=band,
-        title=takeaway(shown, f"UWO at λ = {lam:g}: "),
-    )
-    chart.plotly_chart(fig, key=f"{KEY}_obj_chart", config=CHART)
-    st.markdown("**" + lessons.objective_sentence(singles, mean, wco, uwo, lam) + "**")
+    frames = lam_frames(tuple(picked), X_LABELS[x], proxy, band) if every else None
+    sentence = plot.md("**" + lessons.objective_sentence(singles, mean, wco, uwo, lam) + "**")
+    with chart:
+        plot.show(
+            objectives_figure(shown, X_LABELS[x], proxy, band, lam),
+            key=f"{KEY}_lam",
+            knob=plot.Knob(LAM_KNOB, [f"{a:g}" for a in LAM_GRID], i, frames or []),
+            below=sentence,
+        )
     toggles = frozenset(t for t, on in (("proxy", proxy), ("band", band)) if on)
     view = View(
         lam=None if abs(lam - STORED_LAM) < 1e-9 else float(lam),
@@ -237,7 +307,8 @@ def label_noise() -> None:
         noise = ex.result["config"]["preferences"]["label_noise"]
         title = takeaway(curves, f"{noise:.0%} noise: ")
         fig = charts.curves_figure(curves, "kl", show_proxy=False, title=title)
-        col.plotly_chart(fig, key=f"{KEY}_noise_{ex.name}", config=CHART)
+        with col:
+            plot.show(fig, key=f"{KEY}_noise_{ex.name}")
     st.markdown("**" + lessons.noise_sentence(noisy, clean) + "**")
 
 
@@ -271,7 +342,7 @@ def methods() -> None:
         colours=["#555555", "#d62728", "#ff7f0e"],
         title=lessons.methods_title(named),
     )
-    st.plotly_chart(fig, key=f"{KEY}_methods_chart", config=CHART)
+    plot.show(fig, key=f"{KEY}_methods_chart")
     st.markdown("**" + lessons.methods_sentence(named) + "**")
 
 

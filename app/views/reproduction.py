@@ -7,7 +7,7 @@ import os
 import pandas as pd
 import streamlit as st
 
-from app import access, store
+from app import access, plot, store
 from app.report import FIGURES, VERDICT_COLOURS, figures, report_html, runs_for
 from backend.reproduce.claims import THRESHOLDS
 from backend.reproduce.plan import SIZES, plan
@@ -196,7 +196,7 @@ with st.expander("Criteria and thresholds"):
 
 for i, (section, caption, fig, match) in enumerate(figures(analysis)):
     st.markdown(f"**{FIGURES[section]}**: {caption}")
-    st.plotly_chart(fig, key=f"repro_fig_{i}", config={"displaylogo": False})
+    plot.show(fig, key=f"repro_fig_{i}")
     links = runs_for(match, runs)
     line = "Runs: " + " · ".join(f"[{k}]({store.share_link(e)})" for k, e in links.items())
     if len(links) > 1:

@@ -1,0 +1,53 @@
+"""app/plot.py: the words it turns into HTML, the knob frames it sends to the browser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import plotly.graph_objects as go
+import pytest
+
+from app import plot
+from tests.app_support import framed
+
+
+def test_md_keeps_the_pages_markdown_and_escapes_the_rest():
+    got = plot.md("**WCO** loses *less* than `mean` <script>x</script> & more\n\nnext")
+    assert got == (
+        "<p><b>WCO</b> loses <i>less</i> than <code>mean</code> &lt;script&gt;x&lt;/script&gt; "
+        "&amp; more</p><p>next</p>"
+    )
+    assert plot.md("n * 2 and 3 * n") == "<p>n * 2 and 3 * n</p>"  # a lone star is no italic
+
+
+def test_a_frame_replaces_the_traces_it_names_and_its_layout_keys():
+    base = go.Figure([go.Scatter(x=[1, 2], y=[0, 0], name="a"), go.Scatter(x=[1], y=[1], name="b")])
+    base.update_layout(title={"text": "before"})
+    tail = go.Figure([go.Scatter(x=[1], y=[5], name="b")]).update_layout(title={"text": "after"})
+    f = plot.frame(tail, at=1, layout=("title",), below="<p>x</p>")
+    got = framed(plot.figure_json(base), f)
+    assert [t["name"] for t in got["data"]] == ["a", "b"]
+    assert got["data"][1]["y"] == [5] and got["data"][0]["y"] == [0, 0]
+    assert got["layout"]["title"]["text"] == "after" and f["below"] == "<p>x</p>"
+
+
+def test_a_knob_needs_a_frame_slot_for_every_value():
+    assert plot.Knob("n", ["1", "2"], 1).as_arg()["frames"] == [None, None]
+    with pytest.raises(ValueError, match="knob 'n'"):
+        plot.Knob("n", ["1", "2"], 0, [{}]).as_arg()
+    with pytest.raises(ValueError, match="index 2"):
+        plot.Knob("n", ["1", "2"], 2).as_arg()
+
+
+def version(js_file: Path) -> str:
+    """The version in a plotly.js bundle's header comment ("* plotly.js ... v4.1.1")."""
+    return js_file.read_text()[:200].split(" v", 1)[1].split()[0]
+
+
+def test_the_frontend_is_the_basic_bundle_of_the_plotly_js_the_python_package_writes_for():
+    import plotly
+
+    shipped = plot.FRONTEND / "plotly-basic.min.js"
+    assert "plotly.js (basic - minified)" in shipped.read_text()[:200]
+    full = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    assert version(shipped) == version(full)
