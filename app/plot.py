@@ -30,22 +30,26 @@ _component = components.declare_component("goodhart_plot", path=str(FRONTEND))
 
 @dataclass
 class Knob:
-    """A slider drawn with the chart: `values` its positions (as shown), `index` the one the
-    server drew the figure at, `frames[i]` what changes at position i (frame()) or None where
-    the server must compute it (the chart dims until it has)."""
+    """A knob drawn with the chart: a slider, or with kind "radio" one button per value.
+    `values` its positions (as shown), `index` the one the server drew the figure at,
+    `frames[i]` what changes at position i (frame()) or None where the server must compute it
+    (the chart dims until it has)."""
 
     label: str
     values: list[str]
     index: int
     frames: list[dict | None] = field(default_factory=list)
+    kind: str = "slider"
 
     def as_arg(self) -> dict:
         frames = self.frames or [None] * len(self.values)
         if len(frames) != len(self.values) or not 0 <= self.index < len(self.values):
             raise ValueError(f"knob {self.label!r}: {len(frames)} frames, {len(self.values)} "
                              f"values, index {self.index}")  # fmt: skip
+        if self.kind not in ("slider", "radio"):
+            raise ValueError(f"knob {self.label!r}: kind {self.kind!r} is not slider or radio")
         return {"label": self.label, "values": self.values, "index": self.index,
-                "frames": frames}  # fmt: skip
+                "frames": frames, "kind": self.kind}  # fmt: skip
 
 
 def figure_json(fig) -> dict:

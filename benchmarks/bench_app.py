@@ -37,13 +37,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, StreamlitServer  # noqa: E402
+from tests.test_e2e_browser import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PLOT,
+    StreamlitServer,
+    knob,
+)
 
 TARGET_READY_S = 2.0
 TARGET_REDRAW_S = 0.5
 TARGET_MEMORY_MB = 1024
 STOP_S = 30.0  # --viewers stops after a level whose slowest page took longer than this
-PLOT = "document.querySelector('.js-plotly-plot')"
 UWO = f"() => {PLOT}.data.map(t => t.name).find(n => n.startsWith('uwo') && !n.includes('·'))"
 
 
@@ -99,11 +104,12 @@ def cpu_s(pid: int) -> float:
 
 
 def move_lambda(page, key: str = "ArrowRight") -> float:
-    """Seconds from one key press on the lambda slider to the chart showing the new UWO curve.
-    ArrowRight is one step (0.05: the app computes the neighbouring lambdas ahead), PageUp a
-    jump of ten steps (a lambda nobody asked for before: a full recompute)."""
+    """Seconds from one key press on the chart's λ knob to the chart showing the new UWO curve.
+    ArrowRight is one step (0.05: the server has sent the neighbouring lambdas, the browser
+    redraws), PageUp a jump of ten steps (a lambda nobody asked for before: a full recompute on
+    the server)."""
     before = page.evaluate(UWO)
-    page.locator("[data-testid=stSlider] input[type=range]").first.focus()
+    knob(page, "UWO λ").focus()
     t0 = time.perf_counter()
     page.keyboard.press(key)
     page.wait_for_function(f"() => ({UWO})() !== {json.dumps(before)}", timeout=30_000)

@@ -8,9 +8,10 @@ as medians (min, max) over --runs:
     cost for a page with one small table), on a first visit (a fresh browser context: nothing
     cached) and a return visit (the same context: Streamlit's and plotly's scripts cached);
     the server is warmed by one visit of each first;
-  - knob to redraw: from a key press on a slider until the chart shows the new value: Learn's
-    lambda (step 3, read from the shipped grid), Learn's n (step 1), and the Result page's
-    lambda (UWO recomputed from the stored matrix, or found in the curve cache).
+  - knob to redraw: from a key press on a chart's knob (app/plot.py) until the chart shows the
+    new value: Learn's n (step 1), the second world of step 2 (a click on its button), Learn's
+    lambda (step 3, from the shipped grid) and the Result page's lambda (from the curves the
+    server computed ahead).
 Prints the figures and `uptime` (the machine is shared: read them with its load).
 """
 
@@ -35,7 +36,7 @@ from tests.browser_support import (
     wait_title,
     wait_trace,
 )
-from tests.test_e2e_browser import PLOTS, knob
+from tests.test_e2e_browser import PLOTS, choice, knob
 
 TARGET_READY_S = 2.0
 TARGET_KNOB_S = 0.2
@@ -117,6 +118,14 @@ def main(argv: list[str] | None = None) -> int:
                         lambda b=before, m=moved: page.wait_for_function(m, arg=b, polling="raf"),
                     )
                 )
+                page.wait_for_timeout(300)
+            open_tab(page, "2 · Shared errors", "2 · Why", 2)
+            for i in range(args.runs):
+                name = ("toy-bon-clean", "toy-bon-pretrain")[i % 2]
+                t0 = time.perf_counter()
+                choice(page, name).click()
+                wait_title(page, f"{name}:")
+                rows.setdefault("Learn world switch redrawn", []).append(time.perf_counter() - t0)
                 page.wait_for_timeout(300)
             open_tab(page, "3 · Objectives and λ", "3 · Conservative objectives")
             lam = knob(page, "UWO λ")

@@ -110,7 +110,9 @@ def chart_text(at) -> str:
 
 def framed(fig: dict, frame: dict) -> dict:
     """A figure with a knob frame applied, as assets/plot/plot.js applies it."""
-    data = [frame.get("data", {}).get(str(j), t) for j, t in enumerate(fig["data"])]
+    data = list(fig["data"])
+    for j, t in frame.get("data", {}).items():
+        data[int(j)] = t
     return {"data": data, "layout": {**fig["layout"], **frame.get("layout", {})}}
 
 

@@ -121,6 +121,19 @@ def test_learn_walks_through_five_steps_with_sentences_from_the_stored_numbers(d
     # "Next" opens the next step; step 3 at the stored lambda says what the stored curves say.
     at.button(key="learn_next").click().run()
     assert at.header[0].value.startswith("2 · Why")
+    # Step 2's second world is a radio knob with both worlds' charts sent ahead.
+    world = chart_by_key(at, "learn_unshared")
+    assert world["knob"]["kind"] == "radio" and world["figure"]["layout"]["title"][
+        "text"
+    ].startswith("toy-bon-pretrain:")
+    move_knob(at, "learn_unshared", world["knob"]["values"][1])
+    clean = chart_by_key(at, "learn_unshared")
+    assert clean["figure"]["layout"]["title"]["text"].startswith("toy-bon-clean:")
+    assert framed(world["figure"], world["knob"]["frames"][1]) == framed(clean["figure"], {})
+    assert world["knob"]["frames"][1]["below"] == clean["below"]
+    assert lessons.errors_world_sentence(lessons.errors_facts(examples.load("toy-bon-clean"))) in (
+        chart_text(at)
+    )
     at = open_step(at, "3 · Objectives and λ")
     no_exceptions(at)
     uwo = noisy.curve("uwo")

@@ -134,6 +134,15 @@ def knob(page, label: str):
     raise AssertionError(f"no chart knob labelled {label!r}")
 
 
+def choice(page, text: str):
+    """The radio button of a chart's radio knob whose label starts with `text`."""
+    for frame in page.frames:
+        found = frame.locator("#choice label").filter(has_text=text)
+        if found.count():
+            return found.first
+    raise AssertionError(f"no chart knob button {text!r}")
+
+
 def knob_shown(page, label: str) -> str:
     """The value the knob labelled `label` shows beside its label."""
     return knob(page, label).locator("xpath=..").locator("#value").inner_text()
@@ -246,8 +255,8 @@ def test_submit_watch_explore_and_share_in_a_real_browser(stack):
 
             # The share link holds the view (lambda 0.7); a fresh browser context shows it.
             page.wait_for_function(
-                "() => document.querySelector('[data-testid=stCode] code')"
-                ".innerText.includes('lam=0.7')"
+                "() => (document.querySelector('[data-testid=stCode] code')?.innerText || '')"
+                ".includes('lam=0.7')"
             )
             link = page.locator("[data-testid=stCode] code").first.inner_text().strip()
             assert link == f"{server.url}/result?run={eid}&lam=0.7"

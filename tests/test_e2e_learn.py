@@ -9,7 +9,15 @@ import pytest
 
 from app import examples, lessons
 from tests.browser_support import LEARN_CHARTS, launch, open_ready, open_tab, server, wait_title
-from tests.test_e2e_browser import CHROMIUM, SCREENSHOTS, knob, knob_shown, page_text, wait_text
+from tests.test_e2e_browser import (
+    CHROMIUM,
+    SCREENSHOTS,
+    choice,
+    knob,
+    knob_shown,
+    page_text,
+    wait_text,
+)
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's /usr/bin/chromium")
 STEPS = [
@@ -44,6 +52,14 @@ def test_learn_steps_sentences_lambda_link_and_screenshots(tmp_path):
                 open_tab(page, tab, heading, charts)
                 page.wait_for_timeout(500)
                 page.screenshot(path=str(SCREENSHOTS / shot))
+
+            # Step 2's second world switched in the chart's own buttons: redrawn from the frame
+            # the server sent, the sentences with it.
+            open_tab(page, "2 · Shared errors", "2 · Why", 2)
+            choice(page, "toy-bon-clean").click()
+            wait_title(page, "toy-bon-clean:")
+            clean = lessons.errors_facts(examples.load("toy-bon-clean"))
+            wait_text(page, lessons.errors_world_sentence(clean))
 
             # Step 3 at the stored lambda, then lambda moved by keyboard: 0.5 -> 1.0; the
             # chart, the sentence and the address follow.

@@ -125,30 +125,50 @@ def step_two() -> None:
     shared_errors()
 
 
+WORLD_NAMES = {
+    "toy-bon-pretrain": "toy-bon-pretrain (each member from its own SFT run)",
+    "toy-bon-clean": "toy-bon-clean (clean labels, better trained)",
+}
+
+
+def errors_chart(name: str):
+    """WCO's shared and own error in one world, titled with the share at the end; (figure,
+    the world's facts)."""
+    ex = example(name)
+    f = lessons.errors_facts(ex)
+    fig = charts.errors_figure([ex.curve("wco")], "kl")
+    fig.update_layout(title={"text": f"{name}: {f['share']:.0%} of WCO's error shared at the end"})
+    return fig, f
+
+
+@st.cache_data(show_spinner=False, max_entries=2)
+def world_frames() -> list[dict]:
+    """Step 2's right-hand chart for each world whose members differ: its figure (every trace:
+    the worlds' charts have as many), title and sentences."""
+    _, shared = errors_chart(SHARED)
+    frames = []
+    for name in UNSHARED:
+        fig, f = errors_chart(name)
+        below = plot.md(lessons.errors_world_sentence(f) + "\n\n**"
+                        + lessons.errors_compare_sentence(shared, f) + "**")  # fmt: skip
+        frames.append(plot.frame(fig, layout=("title",), below=below))
+    return frames
+
+
 @st.fragment
 def shared_errors() -> None:
-    other_name = st.radio(
-        "the world whose members differ",
-        UNSHARED,
-        horizontal=True,
-        key=f"{KEY}_unshared",
-        format_func=lambda n: {
-            "toy-bon-pretrain": "toy-bon-pretrain (each member from its own SFT run)",
-            "toy-bon-clean": "toy-bon-clean (clean labels, better trained)",
-        }[n],
-    )
-    shared, other = example(SHARED), example(other_name)
-    facts = [lessons.errors_facts(shared), lessons.errors_facts(other)]
-    for col, ex, f in zip(st.columns(2), (shared, other), facts, strict=True):
-        curves = [ex.curve("wco")]
-        fig = charts.errors_figure(curves, "kl")
-        fig.update_layout(
-            title={"text": f"{ex.name}: {f['share']:.0%} of WCO's error shared at the end"}
-        )
-        with col:
-            plot.show(fig, key=f"{KEY}_err_{ex.name}")
-        col.markdown(lessons.errors_world_sentence(f))
-    st.markdown("**" + lessons.errors_compare_sentence(*facts) + "**")
+    frames = world_frames()
+    at = st.session_state.get(f"{KEY}_unshared")
+    i = at if isinstance(at, int) and 0 <= at < len(UNSHARED) else 0
+    left, right = st.columns(2)
+    with left:
+        fig, f = errors_chart(SHARED)
+        plot.show(fig, key=f"{KEY}_err_shared", below=plot.md(lessons.errors_world_sentence(f)))
+    with right:
+        fig, _ = errors_chart(UNSHARED[i])
+        knob = plot.Knob("the world whose members differ", [WORLD_NAMES[n] for n in UNSHARED],
+                         i, frames, kind="radio")  # fmt: skip
+        plot.show(fig, key=f"{KEY}_unshared", knob=knob, below=frames[i]["below"])
 
 
 # ---- 3. conservative objectives and lambda -----------------------------------------------------

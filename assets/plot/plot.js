@@ -1,7 +1,8 @@
 // One chart of app/plot.py, drawn with plotly.js in this iframe (Streamlit's component protocol,
 // spoken by hand: componentReady -> render(args) -> setFrameHeight / setComponentValue).
 // args: figure (plotly JSON), config, side and below (HTML beside and under the chart), and for
-// a chart with a knob: knob = {label, values, index, frames}, frames[i] a patch of the figure at
+// a chart with a knob: knob = {label, values, index, frames, kind: "slider" or "radio"},
+// frames[i] a patch of the figure at
 // the knob's i-th value ({data: {trace index: trace}, layout: {key: value}, side, below}) or
 // null when the server computes that value (then the chart dims until the server's new args).
 "use strict";
@@ -24,23 +25,57 @@ function figureAt(i) {
   const base = args.figure;
   const patch = args.knob && i !== args.knob.index ? args.knob.frames[i] : null;
   if (!patch) return { data: base.data, layout: base.layout, side: args.side, below: args.below };
-  const data = base.data.map((t, j) => (patch.data && patch.data[j]) || t);
+  const data = base.data.slice();
+  for (const [j, t] of Object.entries(patch.data || {})) data[Number(j)] = t;
   const layout = Object.assign({}, base.layout, patch.layout || {});
   return { data: data, layout: layout, side: patch.side ?? args.side, below: patch.below ?? args.below };
 }
 
-// Axis labels and titles get the room they need (the figures' margins are tight).
-function withRoom(layout) {
+// The page's own font (Streamlit's Source Sans), borrowed from the parent page's @font-face rules
+// (this frame is served from the same origin), their addresses made absolute.
+function borrowFonts() {
+  try {
+    const rules = [];
+    for (const sheet of window.parent.document.styleSheets) {
+      for (const rule of sheet.cssRules) {
+        if (rule.type !== CSSRule.FONT_FACE_RULE || !/Source Sans/.test(rule.cssText)) continue;
+        const base = sheet.href || window.parent.location.href;
+        rules.push(rule.cssText.replace(/url\("?([^")]+)"?\)/g, (_, u) => `url("${new URL(u, base)}")`));
+      }
+    }
+    const style = document.createElement("style");
+    style.textContent = rules.join("\n");
+    document.head.append(style);
+  } catch (e) { /* another origin or no fonts: the fallback sans-serif */ }
+}
+borrowFonts();
+
+// The look Streamlit's own chart element gave these figures: its font, titles on the left in
+// bold, grey axis titles, and room for labels and titles (the figures' margins are tight).
+const FONT = '"Source Sans", "Source Sans Pro", sans-serif';
+function styled(layout) {
   const out = Object.assign({}, layout);
-  for (const key of ["xaxis", "yaxis", ...Object.keys(layout).filter((k) => /^[xy]axis\d+$/.test(k))]) {
-    out[key] = Object.assign({ automargin: true }, layout[key] || {});
+  out.font = Object.assign({ family: FONT, size: 12, color: "#31333f" }, layout.font || {});
+  const axes = ["xaxis", "yaxis", ...Object.keys(layout).filter((k) => /^[xy]axis\d+$/.test(k))];
+  for (const key of axes) {
+    const axis = Object.assign({ automargin: true, gridcolor: "#e6eaf1" }, layout[key] || {});
+    if (axis.title) axis.title = Object.assign({ font: { color: "#808495", size: 12 } }, axis.title);
+    out[key] = axis;
+  }
+  if (layout.title && layout.title.text) {
+    const text = String(layout.title.text);
+    const font = Object.assign({ size: 14 }, layout.title.font || {});
+    out.title = Object.assign({ x: 0.01, xref: "container", xanchor: "left" }, layout.title, { font: font },
+      { text: text.startsWith("<b>") ? text : "<b>" + text.replace(/<br>/g, "</b><br><b>") + "</b>" });
+    out.margin = Object.assign({}, layout.margin || {});
+    out.margin.t = Math.max(out.margin.t ?? 0, text.includes("<br>") ? 70 : 50);
   }
   return out;
 }
 
 function draw(i) {
   const fig = figureAt(i);
-  Plotly.react("plot", fig.data, withRoom(fig.layout), args.config || {});
+  Plotly.react("plot", fig.data, styled(fig.layout), args.config || {});
   setHtml("side", fig.side);
   setHtml("below", fig.below);
   shownIndex = i;
@@ -52,8 +87,39 @@ function resize() {
   post("streamlit:setFrameHeight", { height: document.documentElement.scrollHeight });
 }
 
+// The knob's position: the slider's, or the checked radio button's.
+function position() {
+  if (args.knob.kind !== "radio") return Number(document.getElementById("range").value);
+  const on = document.querySelector("#choice input:checked");
+  return on ? Number(on.value) : args.knob.index;
+}
+
+function setPosition(i) {
+  if (args.knob.kind !== "radio") document.getElementById("range").value = String(i);
+  else document.querySelectorAll("#choice input").forEach((r) => { r.checked = Number(r.value) === i; });
+}
+
+function buildChoice() {  // radio buttons, one per value (rebuilt when the values change)
+  const box = document.getElementById("choice");
+  const key = JSON.stringify(args.knob.values);
+  document.getElementById("choice-label").textContent = args.knob.label;
+  if (box.dataset.values === key) return;
+  box.dataset.values = key;
+  box.querySelectorAll("label").forEach((l) => l.remove());
+  args.knob.values.forEach((v, i) => {
+    const label = document.createElement("label");
+    const input = document.createElement("input");
+    input.type = "radio";
+    input.name = "choice";
+    input.value = String(i);
+    input.onchange = () => { onInput(); onChange(); };
+    label.append(input, document.createTextNode(v));
+    box.append(label);
+  });
+}
+
 function onInput() {
-  const i = Number(document.getElementById("range").value);
+  const i = position();
   const ready = i === args.knob.index || args.knob.frames[i];
   document.body.classList.toggle("pending", !ready);
   if (ready) draw(i);
@@ -61,7 +127,7 @@ function onInput() {
 }
 
 function onChange() {  // released (mouse up, key press): the server learns the new value
-  const i = Number(document.getElementById("range").value);
+  const i = position();
   sent.add(i);
   post("streamlit:setComponentValue", { value: i, dataType: "json" });
 }
@@ -69,28 +135,32 @@ function onChange() {  // released (mouse up, key press): the server learns the 
 window.addEventListener("message", (event) => {
   if (!event.data || event.data.type !== "streamlit:render") return;
   args = event.data.args;
-  const box = document.getElementById("knob");
-  box.hidden = !args.knob;
+  const radio = args.knob && args.knob.kind === "radio";
+  document.getElementById("knob").hidden = !args.knob || radio;
+  document.getElementById("choice").hidden = !radio;
   let i = null;
   if (args.knob) {
     const range = document.getElementById("range");
     document.getElementById("label").textContent = args.knob.label;
     range.setAttribute("aria-label", args.knob.label);
     range.max = String(args.knob.values.length - 1);
+    range.oninput = onInput;
+    range.onchange = onChange;
+    if (radio) buildChoice();
     // Keep what is on screen when the server's index is its old one or one this page sent (the
     // screen is newer); adopt it when the server moved the knob itself (a new page state).
     i = args.knob.index;
     const ours = lastServerIndex === i || sent.has(i);
-    if (shownIndex !== null && ours) i = Number(range.value);
+    if (shownIndex !== null && ours) i = position();
     else sent.clear();
     lastServerIndex = args.knob.index;
-    range.value = String(i);
-    range.oninput = onInput;
-    range.onchange = onChange;
-    if (i !== args.knob.index && !args.knob.frames[i]) i = args.knob.index;
+    setPosition(i);
   }
-  document.body.classList.remove("pending");
-  draw(i);
+  // A position the server has no frame for yet: its own figure, dimmed, until it answers.
+  const ready = !args.knob || i === args.knob.index || args.knob.frames[i];
+  document.body.classList.toggle("pending", !ready);
+  draw(ready ? i : args.knob.index);
+  if (!ready) document.getElementById("value").textContent = args.knob.values[i];
 });
 window.addEventListener("resize", () => { if (args) { Plotly.Plots.resize("plot"); resize(); } });
 post("streamlit:componentReady", { apiVersion: 1 });
