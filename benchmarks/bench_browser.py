@@ -63,7 +63,8 @@ def store_example(srv) -> str:
 
 
 def press_and_wait(page, thumb, key: str, wait) -> float:
-    """Seconds from a key press on a focused slider until `wait()` returns."""
+    """Seconds from a key press on a focused knob (slider or radio button) until `wait()`
+    returns."""
     thumb.focus()
     t0 = time.perf_counter()
     page.keyboard.press(key)
@@ -120,12 +121,17 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 page.wait_for_timeout(300)
             open_tab(page, "2 · Shared errors", "2 · Why", 2)
-            for i in range(args.runs):
-                name = ("toy-bon-clean", "toy-bon-pretrain")[i % 2]
-                t0 = time.perf_counter()
-                choice(page, name).click()
-                wait_title(page, f"{name}:")
-                rows.setdefault("Learn world switch redrawn", []).append(time.perf_counter() - t0)
+            worlds = ("toy-bon-pretrain", "toy-bon-clean")
+            for i in range(args.runs):  # arrow keys move a radio group's choice
+                now, then = worlds[i % 2], worlds[1 - i % 2]
+                rows.setdefault("Learn world switch redrawn", []).append(
+                    press_and_wait(
+                        page,
+                        choice(page, now).locator("input"),
+                        "ArrowDown" if i % 2 == 0 else "ArrowUp",
+                        lambda t=then: wait_title(page, f"{t}:"),
+                    )
+                )
                 page.wait_for_timeout(300)
             open_tab(page, "3 · Objectives and λ", "3 · Conservative objectives")
             lam = knob(page, "UWO λ")
