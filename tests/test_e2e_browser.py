@@ -175,9 +175,12 @@ def submit(page) -> None:
         "() => !document.querySelector('[data-testid=stStatusWidget]')", timeout=60_000
     )
     button = page.get_by_role("button", name="Submit", exact=True)
-    if button.is_disabled():
-        alerts = page.locator("[data-testid=stAlert]").all_inner_texts()
-        raise AssertionError(f"Submit is disabled; the form says: {alerts}")
+    deadline = time.monotonic() + 30  # a rerun of the last field may still be on its way
+    while button.is_disabled():
+        if time.monotonic() > deadline:
+            alerts = page.locator("[data-testid=stAlert]").all_inner_texts()
+            raise AssertionError(f"Submit is disabled; the form says: {alerts}")
+        page.wait_for_timeout(200)
     button.click()
 
 
