@@ -192,6 +192,15 @@ def test_learn_opens_the_view_of_a_link(db):
         arrays["gold"].astype(float), arrays["proxy"].astype(float), [Objective("wco")], [0, 1, 2]
     )
     assert trace(fig, "wco")["y"] == pytest.approx([p["gold"] for p in want["points"]])
+    # Moving λ over a subset computes the next steps now: the browser gets their frames.
+    move_knob(at, "learn_lam", "2.55")
+    knob = chart_by_key(at, "learn_lam")["knob"]
+    assert knob["frames"][50] and knob["frames"][52]  # λ = 2.5 and 2.6
+    at255 = chart_by_key(at, "learn_lam")["figure"]
+    move_knob(at, "learn_lam", "2.6")
+    no_exceptions(at)
+    at26 = chart_by_key(at, "learn_lam")["figure"]
+    assert framed(at255, knob["frames"][52]) == framed(at26, {})
     bad = app_test({"lam": "many"}).run()
     no_exceptions(bad)
     assert any("lam='many'" in c.value for c in bad.caption)

@@ -222,18 +222,19 @@ def objectives_figure(shown: list[dict], x: str, proxy: bool, band: bool, lam: f
     )
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def lam_frames(picked: tuple, x: str, proxy: bool, band: bool) -> list[dict]:
-    """Step 3 at every λ of the shipped grid, all members (about 0.3 s, once per view): UWO's
-    traces (the figure's last), the title and the sentence under the chart."""
-    singles = lessons.singles_group(noisy, list(range(K)))
-    mean, wco = noisy.curve("mean"), noisy.curve("wco")
-    by_name = {"single": singles, "mean": mean, "wco": wco}
-    others = [by_name[o] for o in OBJECTIVES if o in picked and o != "uwo"]
+def uwo_frames(curves: dict, uwo_at, picked: tuple, x: str, proxy: bool, band: bool) -> list:
+    """Step 3 at every λ of the grid whose UWO curve `uwo_at(λ)` has (None: the server computes
+    it when the knob gets there): UWO's traces (the figure's last), the title and the sentence
+    under the chart. `curves`: the single members' group, mean and WCO of these members."""
+    singles, mean, wco = curves["single"], curves["mean"], curves["wco"]
+    others = [curves[o] for o in OBJECTIVES if o in picked and o != "uwo"]
     full = len(objectives_figure(others, x, proxy, band, 0.0).data)
-    frames = []
+    frames: list[dict | None] = []
     for lam in LAM_GRID:
-        uwo = noisy.uwo_at(lam)
+        uwo = uwo_at(lam)
+        if uwo is None:
+            frames.append(None)
+            continue
         shown = [*others, *([uwo] if "uwo" in picked else [])]
         title = takeaway(shown, f"UWO at λ = {lam:g}: ")
         tail = charts.curves_figure(
@@ -242,6 +243,25 @@ def lam_frames(picked: tuple, x: str, proxy: bool, band: bool) -> list[dict]:
         below = plot.md("**" + lessons.objective_sentence(singles, mean, wco, uwo, lam) + "**")
         frames.append(plot.frame(tail, at=full, layout=("title",), below=below))
     return frames
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def lam_frames(picked: tuple, x: str, proxy: bool, band: bool) -> list[dict]:
+    """uwo_frames of all members from the shipped grid (about 0.5 s, once per view)."""
+    curves = {"single": lessons.singles_group(noisy, list(range(K))),
+              "mean": noisy.curve("mean"), "wco": noisy.curve("wco")}  # fmt: skip
+    return uwo_frames(curves, noisy.uwo_at, picked, x, proxy, band)
+
+
+def subset_frames(members: tuple, lam: float, moved: bool, curves: dict, *view) -> list:
+    """uwo_frames of a member subset: the λ values the server has computed (the next step now
+    when the knob has moved, two more each way in the background)."""
+    key = store.example_key(NOISY)
+    near = sorted(LAM_GRID, key=lambda a: abs(a - lam))[1:5]
+    if moved:
+        store.curves_now(key, [a for a in near if abs(a - lam) < 0.075], members, noisy.arrays)
+    store.curves_ahead(key, near, members, noisy.arrays)
+    return uwo_frames(curves, lambda a: store.cached_curve(key, "uwo", a, members), *view)
 
 
 @st.fragment
@@ -258,7 +278,7 @@ def conservative() -> None:
             format_func=lambda m: f"#{m}",
             key=f"{KEY}_members",
             help="All members: every λ read from the shipped grid, redrawn in the browser. A "
-            "subset: computed here for each λ.",
+            "subset: each λ computed here (the next ones ahead, as you move λ).",
         ) or list(range(K))
         x = st.radio("x axis", list(X_LABELS), horizontal=True, key=f"{KEY}_x")
         proxy = st.checkbox("proxy (dashed)", key=f"{KEY}_proxy")
@@ -280,13 +300,18 @@ def conservative() -> None:
     singles = lessons.singles_group(noisy, members)
     by_name = {"single": singles, "mean": mean, "wco": wco, "uwo": uwo}
     shown = [by_name[o] for o in OBJECTIVES if o in picked]
-    frames = lam_frames(tuple(picked), X_LABELS[x], proxy, band) if every else None
+    view = (tuple(picked), X_LABELS[x], proxy, band)
+    if every:
+        frames = lam_frames(*view)
+    else:
+        curves = {"single": singles, "mean": mean, "wco": wco}
+        frames = subset_frames(tuple(members), lam, isinstance(at, int), curves, *view)
     sentence = plot.md("**" + lessons.objective_sentence(singles, mean, wco, uwo, lam) + "**")
     with chart:
         plot.show(
             objectives_figure(shown, X_LABELS[x], proxy, band, lam),
             key=f"{KEY}_lam",
-            knob=plot.Knob(LAM_KNOB, [f"{a:g}" for a in LAM_GRID], i, frames or []),
+            knob=plot.Knob(LAM_KNOB, [f"{a:g}" for a in LAM_GRID], i, frames),
             below=sentence,
         )
     toggles = frozenset(t for t, on in (("proxy", proxy), ("band", band)) if on)
