@@ -36,7 +36,6 @@ METHOD_CAPTIONS = {
 }
 LAMBDA_MAX = 5.0
 LAMBDA_STEP = 0.05
-AHEAD_STEPS = 2  # UWO is computed ahead for lambdas up to this many slider steps away
 ENSEMBLE = ["mean", "wco", "uwo"]
 DEFAULT_SHOW = frozenset({"proxy"})  # toggles on by default (view_state.TOGGLES): few lines
 
@@ -139,13 +138,7 @@ def curve_controls(
             store.curve_cache().put((key, "uwo", round(stored_lam, 9), members_key), stored_uwo)
         if lam != stored_lam or len(members) != K:
             curves = store.bon_curves_for(key, float(lam), members_key, stored, arrays)
-        # The knob's neighbours: the next step now when the knob has moved (the browser then
-        # redraws it without waiting), the rest within AHEAD_STEPS in the background.
-        near = sorted(grid, key=lambda a: abs(a - lam))[1 : 2 * AHEAD_STEPS + 1]
-        if moved:
-            store.curves_now(key, [a for a in near if abs(a - lam) < 1.5 * LAMBDA_STEP],
-                             members_key, arrays)  # fmt: skip
-        store.curves_ahead(key, near, members_key, arrays)
+        store.curves_around(key, grid, lam, members_key, arrays, moved)
         view["knob"] = {"grid": grid, "index": i, "members": members_key}
         view.update(lam=float(lam), members=sorted(members))
         # Choices that stay the same while λ (in UWO's label) and the members change.

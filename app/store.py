@@ -22,6 +22,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples"
 EXAMPLE_NAME = "toy-bon"
 DEFAULT_ROOT = "http://localhost:8501"
 ACTIVE = ("queued", "running")
+AHEAD = 2  # a λ knob's steps each way computed ahead (curves_around)
 AHEAD_DELAY_S = 1.0  # background curve work starts after the page is drawn
 log = logging.getLogger("goodhart.app")
 
@@ -235,6 +236,15 @@ def curves_now(key: str, lams: list[float], members: tuple[int, ...], arrays) ->
     """Compute UWO at these lambdas now (the λ knob's next steps, so the browser has them)."""
     for a in lams:
         curve_cache().get((key, "uwo", round(float(a), 9), members), arrays)
+
+
+def curves_around(key: str, grid: list, lam: float, members: tuple, arrays, moved: bool) -> None:
+    """A λ knob's neighbours on `grid`: the next step each way now when the knob has moved (so
+    the browser gets their frames), AHEAD more each way in the background."""
+    near = sorted(grid, key=lambda a: abs(a - lam))[1 : 2 * AHEAD + 1]
+    if moved:
+        curves_now(key, near[:2], members, arrays)
+    curves_ahead(key, near, members, arrays)
 
 
 def cached_curve(key: str, objective: str, lam: float, members: tuple[int, ...]) -> dict | None:

@@ -257,10 +257,7 @@ def subset_frames(members: tuple, lam: float, moved: bool, curves: dict, *view) 
     """uwo_frames of a member subset: the λ values the server has computed (the next step now
     when the knob has moved, two more each way in the background)."""
     key = store.example_key(NOISY)
-    near = sorted(LAM_GRID, key=lambda a: abs(a - lam))[1:5]
-    if moved:
-        store.curves_now(key, [a for a in near if abs(a - lam) < 0.075], members, noisy.arrays)
-    store.curves_ahead(key, near, members, noisy.arrays)
+    store.curves_around(key, LAM_GRID, lam, members, noisy.arrays, moved)
     return uwo_frames(curves, lambda a: store.cached_curve(key, "uwo", a, members), *view)
 
 
