@@ -95,7 +95,7 @@ def curves_figure(
     with `colours`, the i-th curve in colours[i]: a sweep of one method). A group curve
     (backend.summary.group_curve: the single members as one) is drawn with its band (lowest to
     highest member); each curve's gold peak is marked with a star, except single members'."""
-    fig = go.Figure()
+    traces: list[dict] = []
     for i, c in enumerate(curves):
         pts = c["points"]
         if not pts:
@@ -107,15 +107,15 @@ def curves_figure(
         single = c["objective"] == "single" and "group_size" not in c and len(curves) > 1
         if show_band and all("gold_lo" in p for p in pts):
             lo, hi = [p["gold_lo"] for p in pts], [p["gold_hi"] for p in pts]
-            band_trace(fig, xs, lo, hi, colour, c["label"], c["label"])
+            traces.append(band_trace(xs, lo, hi, colour, c["label"], c["label"]))
         width = 1.5 if single else 3
         custom = [[p.get(xk), p["kl"]] for p in pts]
         hover = f"{xk}=%{{customdata[0]}}<br>KL=%{{customdata[1]:.3f}}<br>%{{y:.3f}}"
         err = None
         if show_se and all("gold_se" in p for p in pts):
             err = {"type": "data", "array": [p["gold_se"] for p in pts], "visible": True}
-        fig.add_trace(
-            go.Scatter(
+        traces.append(
+            _scatter(
                 x=xs,
                 y=[p["gold"] for p in pts],
                 mode="lines+markers",
@@ -130,8 +130,8 @@ def curves_figure(
             )
         )
         if show_proxy and has_proxy(pts):
-            fig.add_trace(
-                go.Scatter(
+            traces.append(
+                _scatter(
                     x=xs,
                     y=[p["proxy"] for p in pts],
                     mode="lines",
@@ -146,8 +146,8 @@ def curves_figure(
             )
         if mark_peak and not single:
             j = max(range(len(pts)), key=lambda k: pts[k]["gold"])
-            fig.add_trace(
-                go.Scatter(
+            traces.append(
+                _scatter(
                     x=[xs[j]],
                     y=[pts[j]["gold"]],
                     mode="markers",
@@ -167,8 +167,8 @@ def curves_figure(
             d = np.linspace(0.0, math.sqrt(max(kls.max(), 0.0)), 60)
             y = fit_line(fit, d)
             if y is not None:
-                fig.add_trace(
-                    go.Scatter(
+                traces.append(
+                    _scatter(
                         x=d if x == "sqrt_kl" else d**2,
                         y=y,
                         mode="lines",
@@ -179,9 +179,8 @@ def curves_figure(
                         hovertemplate=f"{fit_text(fit)}<extra>%{{fullData.name}}</extra>",
                     )
                 )
-    _layout(fig, x, "standardized reward (initial policy: 0)", title)
-    fig.update_layout(legend_title_text="solid: gold · dashed: proxy" if show_proxy else "gold")
-    return fig
+    legend = "solid: gold · dashed: proxy" if show_proxy else "gold"
+    return _figure(traces, _layout(x, "standardized reward (initial policy: 0)", title, legend))
 
 
 def n_marker(fig: go.Figure, n: int) -> go.Figure:
@@ -196,24 +195,33 @@ def _translucent(colour: str, alpha: float = 0.15) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
+def _scatter(**props) -> dict:
+    """One scatter trace as plotly's dict (None values left out, as go.Scatter leaves them)."""
+    return {"type": "scatter", **{k: v for k, v in props.items() if v is not None}}
+
+
+def _figure(traces: list[dict], layout: dict) -> go.Figure:
+    """The figure built in one go: plotly validates the traces and layout once, about 3x faster
+    than add_trace and update_layout one by one (which re-parse each property path), and the
+    pages build several figures per rerun (a knob's frames)."""
+    return go.Figure(data=traces, layout=layout)
+
+
 def band_trace(
-    fig: go.Figure,
     xs: list[float],
     lo: list[float],
     hi: list[float],
     colour: str,
     name: str,
     group: str,
-) -> None:
+) -> dict:
     """The shaded band of a group curve (backend.summary.band_points: an ensemble's single
     members, or runs that differ only by seed), from its lowest to its highest value, in its
     line's colour; one trace, outside the legend (it follows its line's legend group)."""
-    fig.add_trace(
-        go.Scatter(
-            x=xs + xs[::-1], y=list(hi) + list(lo)[::-1], fill="toself",
-            fillcolor=_translucent(colour), line={"width": 0}, mode="lines", hoverinfo="skip",
-            showlegend=False, legendgroup=group, name=f"{name} · band",
-        )
+    return _scatter(
+        x=xs + xs[::-1], y=list(hi) + list(lo)[::-1], fill="toself",
+        fillcolor=_translucent(colour), line={"width": 0}, mode="lines", hoverinfo="skip",
+        showlegend=False, legendgroup=group, name=f"{name} · band",
     )  # fmt: skip
 
 
@@ -223,7 +231,7 @@ def compare_figure(
     """Several runs overlaid: colour = run (one run: the objective), dash = objective; (run
     label, curve) pairs. A curve
     with band points (backend.summary.band_points: a seed group) gets its band, shaded."""
-    fig = go.Figure()
+    traces: list[dict] = []
     run_colour: dict[str, str] = {}
     one_run = len({run for run, _ in series}) == 1  # then colour tells the objectives apart
     for run, c in series:
@@ -237,9 +245,9 @@ def compare_figure(
         name = escape.plotly(f"{run} · {c['label']}")
         if f"{metric}_lo" in pts[0]:  # a seed group: the band between its lowest and highest
             lo, hi = [p[f"{metric}_lo"] for p in pts], [p[f"{metric}_hi"] for p in pts]
-            band_trace(fig, _xs(pts, x), lo, hi, colour, name, run)
-        fig.add_trace(
-            go.Scatter(
+            traces.append(band_trace(_xs(pts, x), lo, hi, colour, name, run))
+        traces.append(
+            _scatter(
                 x=_xs(pts, x),
                 y=[p[metric] for p in pts],
                 mode="lines+markers",
@@ -252,37 +260,37 @@ def compare_figure(
                 "x=%{x:.3f}, y=%{y:.3f}<extra>%{fullData.name}</extra>",
             )
         )
-    _layout(fig, x, f"{metric} (standardized)", title)
-    return fig
+    return _figure(traces, _layout(x, f"{metric} (standardized)", title))
 
 
 def errors_figure(curves: list[dict], x: str = "kl") -> go.Figure:
     """What the ensemble sees at the answer best-of-n keeps, per ensemble objective: the error
     all members share (solid) and their spread (dotted), against the same x as the curves."""
-    fig = go.Figure()
+    traces: list[dict] = []
     for c in curves:
         pts = c["points"]
         if c["objective"] == "single" or not pts or "shared_error" not in pts[0]:
             continue
         colour = objective_colour(c)
         xs = _xs(pts, x)
-        fig.add_trace(
-            go.Scatter(
+        traces.append(
+            _scatter(
                 x=xs, y=[p["shared_error"] for p in pts], mode="lines+markers",
                 name=f"{c['label']} · shared error", legendgroup=c["label"],
                 line={"color": colour, "width": 2.5}, marker={"size": 5},
             )
         )  # fmt: skip
-        fig.add_trace(
-            go.Scatter(
+        traces.append(
+            _scatter(
                 x=xs, y=[p["member_sd"] for p in pts], mode="lines",
                 name=f"{c['label']} · spread", legendgroup=c["label"],
                 line={"color": colour, "width": 1.5, "dash": "dot"},
             )
         )  # fmt: skip
+    layout = _layout(x, "member error at the kept answer (gold std units)", None,
+                     "solid: shared · dotted: spread", height=FIG_HEIGHT - 60)  # fmt: skip
+    fig = _figure(traces, layout)
     fig.add_hline(y=0.0, line_color="#999", line_width=1)
-    _layout(fig, x, "member error at the kept answer (gold std units)", None)
-    fig.update_layout(height=FIG_HEIGHT - 60, legend_title_text="solid: shared · dotted: spread")
     return fig
 
 
@@ -413,18 +421,23 @@ def disagreement_figure(df, picked_gold: float | None = None) -> go.Figure:
     return fig
 
 
-def _layout(fig: go.Figure, x: str, ytitle: str, title: str | None) -> None:
-    fig.update_layout(
-        height=FIG_HEIGHT,
-        title={"text": title, "font": {"size": 15}} if title else None,
-        xaxis_title=X_TITLES.get(x, x),
-        yaxis_title=ytitle,
-        legend={"groupclick": "togglegroup"},
-        margin={"l": 10, "r": 10, "t": 50 if title else 20, "b": 10},
-        hovermode="closest",
-    )
+def _layout(
+    x: str, ytitle: str, title: str | None, legend: str | None = None, height: int = FIG_HEIGHT
+) -> dict:
+    """The layout of a chart against x (KL, sqrt KL, exact KL or n: log scale), as plotly's
+    dict (nested, as plotly writes it)."""
+    layout = {
+        "height": height,
+        "title": {"text": title, "font": {"size": 15}} if title else None,
+        "xaxis": {"title": {"text": X_TITLES.get(x, x)}},
+        "yaxis": {"title": {"text": ytitle}},
+        "legend": {"groupclick": "togglegroup", **({"title": {"text": legend}} if legend else {})},
+        "margin": {"l": 10, "r": 10, "t": 50 if title else 20, "b": 10},
+        "hovermode": "closest",
+    }
     if x == "n":
-        fig.update_xaxes(type="log", dtick=math.log10(2) * 2)
+        layout["xaxis"] |= {"type": "log", "dtick": math.log10(2) * 2}
+    return layout
 
 
 def report_html(title: str, result: dict, curves: list[dict], note: str = "") -> str:

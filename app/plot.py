@@ -52,9 +52,22 @@ class Knob:
                 "frames": frames, "kind": self.kind}  # fmt: skip
 
 
+# Streamlit registers plotly's default template, "streamlit", whose colours are placeholders
+# (#000001, ...) that only its own chart element swaps for the theme's. This component draws with
+# its own style (plot.js), and every trace here names its colour: in its place, Streamlit's default
+# chart colours for any trace that does not, and the template's one other setting.
+TEMPLATE = {
+    "data": {"scatter": [{"type": "scatter", "marker": {"line": {"width": 0}}}]},
+    "layout": {"colorway": ["#0068c9", "#83c9ff", "#ff2b2b", "#ffabab", "#29b09d", "#7defa1",
+                            "#ff8700", "#ffd16a", "#6d3fc0", "#d5dae5"]},
+}  # fmt: skip
+
+
 def figure_json(fig) -> dict:
     """A plotly figure as the JSON plotly.js reads (numpy arrays as base64 "bdata")."""
-    return json.loads(pio.to_json(fig, validate=False))
+    out = json.loads(pio.to_json(fig, validate=False))
+    out.setdefault("layout", {})["template"] = TEMPLATE
+    return out
 
 
 def frame(

@@ -12,7 +12,9 @@ from app.describe import SINGLE_GROUP, config_summary, errors_sentence, gold_uni
 from app.escape import md
 from app.tables import (
     CONVENTIONS,
+    TABLE_CSS,
     fits_words,
+    html_table,
     members_words,
     method_of,
     result_json,
@@ -260,9 +262,8 @@ def numbers(result: dict, view: dict) -> None:
         "point by point."
     )
     table = summary_words(summary, SINGLE_GROUP)
-    lost = "peak gain lost by the end (%)"
-    config = {lost: st.column_config.NumberColumn(format="%.0f%%")} if lost in table else {}
-    st.dataframe(table.round(3), width="stretch", column_config=config)
+    lost = ("peak gain lost by the end (%)",)
+    st.html(TABLE_CSS + html_table(table, decimals=3, percent=lost))
     fits = fits_words(view["curves"])
     if not fits.empty:
         which = "at the λ and members chosen above" if changed else "as run"
@@ -271,7 +272,7 @@ def numbers(result: dict, view: dict) -> None:
             "R(d) = d(α − βd), RL R(d) = d(α − β log d); least squares without intercept, "
             "± the OLS standard error, R² = 1 − SS_res/SS_tot about the mean"
         )
-        st.dataframe(fits.round(4), width="stretch", hide_index=True)
+        st.html(TABLE_CSS + html_table(fits, decimals=4))
 
 
 def dpo_epochs(result: dict, key: str) -> None:

@@ -320,11 +320,13 @@ def app_root() -> str:
 
 
 def share_link(eid: str) -> str:
-    return f"{app_root()}/?run={eid}"
+    """A run's link in the app's tables: its Result page's own address (the short root form,
+    /?run=ID, opens it too, one page switch later)."""
+    return f"{app_root()}/{PAGES['result'].url_path}?run={eid}"
 
 
 def compare_link(ids: list[str]) -> str:
-    return f"{app_root()}/?compare={','.join(ids)}"
+    return f"{app_root()}/{PAGES['compare'].url_path}?compare={','.join(ids)}"
 
 
 def parse_ids(text: str | None) -> tuple[list[str], list[str]]:

@@ -6,6 +6,7 @@ No Streamlit here (so it is tested directly) and no new math: the numbers come f
 
 from __future__ import annotations
 
+import html
 import json
 
 import numpy as np
@@ -194,3 +195,59 @@ def fits_words(curves: list[dict]) -> pd.DataFrame:
 
 def members_words(result: dict) -> pd.DataFrame:
     return members_frame(result).rename(columns=MEMBER_WORDS)
+
+
+# ---- small tables as HTML ----------------------------------------------------------------------
+
+# A page's few-row tables (the Result page's headline numbers and fits) are drawn as HTML:
+# st.dataframe's grid (a canvas and its JavaScript chunk) kept that page about 0.5 s longer in
+# the browser on this machine (docs/benchmarks.md), for tables of ten rows that need no scrolling.
+TABLE_CSS = (
+    "<style>.gl-table{border-collapse:collapse;font-size:0.875rem;margin:0.25rem 0 1rem 0}"
+    ".gl-table th,.gl-table td{border-bottom:1px solid rgba(49,51,63,0.1);padding:0.3rem 0.6rem}"
+    ".gl-table thead th{color:rgba(49,51,63,0.6);font-weight:600;vertical-align:bottom}"
+    ".gl-table td,.gl-table thead th{text-align:right;font-variant-numeric:tabular-nums}"
+    ".gl-table tbody th,.gl-table .text{text-align:left}</style>"
+)
+
+
+def _cell(value, decimals: int, percent: bool) -> tuple[str, bool]:
+    """(the cell's text, whether it is a number): floats to `decimals` places (or as a whole
+    percentage), -0.000 shown as 0.000, missing values as an en dash."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "–", True
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        return html.escape(str(value)), False
+    if percent:
+        return f"{float(value):.0f}%".replace("-0%", "0%"), True
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}", True
+    text = f"{float(value):.{decimals}f}"
+    return (text[1:] if float(text) == 0 and text.startswith("-") else text), True
+
+
+def html_table(df: pd.DataFrame, decimals: int = 3, percent: tuple[str, ...] = ()) -> str:
+    """A small DataFrame as an HTML table (escaped; TABLE_CSS styles it): a named index becomes
+    the first column, numbers right-aligned, the columns in `percent` as whole percentages."""
+    if df.index.name is not None:
+        df = df.reset_index()
+    rows, numeric = [], [True] * len(df.columns)
+    for row in df.itertuples(index=False):
+        cells = []
+        for j, (col, v) in enumerate(zip(df.columns, row, strict=True)):
+            text, number = _cell(v, decimals, col in percent)
+            numeric[j] &= number
+            if j == 0 and not number:
+                cells.append(f"<th>{text}</th>")
+            else:
+                cells.append(f"<td>{text}</td>" if number else f'<td class="text">{text}</td>')
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    side = {True: "<th>", False: '<th class="text">'}  # a column's name on its values' side
+    head = "".join(
+        f"{side[number]}{html.escape(str(c))}</th>"
+        for c, number in zip(df.columns, numeric, strict=True)
+    )
+    return (
+        f'<table class="gl-table"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )

@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp, server(Path(tmp)) as srv, sync_playwright() as pw:
         eid = store_example(srv)
-        learn, result = srv.url + "/", f"{srv.url}/?run={eid}"
+        learn, result = srv.url + "/", f"{srv.url}/result?run={eid}"  # the share box's address
         browser = launch(pw)
         try:
             for url, charts in ((learn, LEARN_CHARTS), (result, RESULT_CHARTS)):

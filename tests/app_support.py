@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 MAIN = str(REPO / "app" / "main.py")
@@ -61,6 +63,61 @@ def open_page(page: str):
 def charts(at) -> list:
     """The page's charts (app/plot.py's component), in page order."""
     return [e for e in at.get("component_instance") if e.proto.component_name.endswith("plot")]
+
+
+class _Tables(HTMLParser):
+    """The <table>s of an HTML string: header and rows of cell texts."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables: list[list[list[str]]] = []
+        self.cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr" and self.tables:
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self.cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self.cell is not None:
+            self.tables[-1][-1].append("".join(self.cell).strip())
+            self.cell = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def html_tables(at) -> list[pd.DataFrame]:
+    """The tables the page draws as HTML (app/tables.py html_table), as a person reads them:
+    the first row names the columns; a cell that reads as a number is that number, others
+    (such as "80%") their text."""
+
+    def value(text: str):
+        try:
+            return float(text.replace(",", ""))
+        except ValueError:
+            return text
+
+    out = []
+    for element in at.get("html"):
+        parser = _Tables()
+        parser.feed(element.proto.body)
+        for head, *rows in parser.tables:
+            out.append(pd.DataFrame([[value(c) for c in r] for r in rows], columns=head))
+    return out
+
+
+def share_links(at) -> list[str]:
+    """The links the page's share boxes hold (app/share.py)."""
+    return [
+        json.loads(e.proto.json_args)["link"]
+        for e in at.get("component_instance")
+        if e.proto.component_name.endswith("goodhart_link")
+    ]
 
 
 def chart_args(at, index: int = 0) -> dict:

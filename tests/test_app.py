@@ -15,10 +15,12 @@ from tests.app_support import (
     example,
     figure,
     framed,
+    html_tables,
     knob_value,
     move_knob,
     no_exceptions,
     open_page,
+    share_links,
     store_finished,
     trace,
     use_temp_db,
@@ -380,7 +382,7 @@ def test_result_page_of_a_best_of_n_run(db, bon_run):
     at = app_test({"run": bon_run}).run()
     no_exceptions(at)
     assert at.title[0].value == "example run"
-    assert at.code[0].value.endswith(f"/result?run={bon_run}")  # the share link
+    assert share_links(at)[0].endswith(f"/result?run={bon_run}")  # the share link
     fig = figure(at)
     names = {t["name"] for t in fig["data"]}
     assert {"mean", "mean · proxy", "wco", "uwo (lambda=0.5)"} <= names
@@ -391,7 +393,7 @@ def test_result_page_of_a_best_of_n_run(db, bon_run):
     assert trace(figure(at), "mean")["x"] == pytest.approx(np.sqrt(kl))
     assert any("population" in c.value for c in at.caption)  # the conventions
     assert not at.get("download_button")  # tabs are lazy: only the open one runs
-    assert "single members (average)" in set(at.dataframe[0].value.index)  # opens on numbers
+    assert "single members (average)" in set(html_tables(at)[0]["curve"])  # opens on numbers
     at.session_state[f"r_{bon_run}_tab"] = "Download"
     at.run()
     assert [b.proto.label for b in at.get("download_button")] == [
@@ -401,14 +403,16 @@ def test_result_page_of_a_best_of_n_run(db, bon_run):
     ]
     at.session_state[f"r_{bon_run}_tab"] = "Numbers"
     at.run()
-    summary = at.dataframe[0].value
+    summary = html_tables(at)[0].set_index("curve")
     assert {"mean", "wco", "single members (average)"} <= set(summary.index)
     lost = summary.loc["wco", "peak gain lost by the end (%)"]
     stored = example()[0]["summary"]["wco"]["overoptimization"]
-    assert lost == pytest.approx(100 * stored, abs=1e-3)  # a percentage
+    assert lost == f"{100 * stored:.0f}%"  # a percentage
+    peak = example()[0]["summary"]["wco"]["gold_peak"]
+    assert summary.loc["wco", "peak gold"] == pytest.approx(peak, abs=5e-4)  # to 3 places
     move_knob(at, f"r_{bon_run}_chart", "4")
     assert any("at the λ and members chosen above" in m.value for m in at.markdown)
-    assert "uwo (lambda=4)" in set(at.dataframe[0].value.index)
+    assert "uwo (lambda=4)" in set(html_tables(at)[0]["curve"])
     at.session_state[f"r_{bon_run}_tab"] = "Reward models"
     at.run()
     assert list(at.dataframe[0].value["member"]) == [0, 1, 2, 3, 4]
@@ -457,16 +461,16 @@ def test_result_view_round_trips_through_the_link_and_the_share_box(db, bon_run)
     assert not at.checkbox(key=f"{key}_proxy").value and at.checkbox(key=f"{key}_fits").value
     names = {t["name"] for t in figure(at)["data"]}
     assert "uwo (lambda=2)" in names and "mean · proxy" not in names
-    link = at.code[0].value
+    link = share_links(at)[0]
     assert (
         link == f"http://localhost:8501/result?run={bon_run}&lam=2&members=0,2&x=sqrt_kl&show=fits"
     )
     move_knob(at, f"{key}_chart", "4")
     at.pills(key=f"{key}_curves").set_value(["wco", "uwo"]).run()
     assert at.query_params["lam"] == "4" and at.query_params["objectives"] == "single,wco,uwo"
-    assert "lam=4" in at.code[0].value and "objectives=single,wco,uwo" in at.code[0].value
+    assert "lam=4" in share_links(at)[0] and "objectives=single,wco,uwo" in share_links(at)[0]
     plain = app_test({"run": bon_run}).run()
-    assert plain.code[0].value == f"http://localhost:8501/result?run={bon_run}"  # the default view
+    assert share_links(plain)[0] == f"http://localhost:8501/result?run={bon_run}"  # default view
 
 
 def test_result_what_the_ensemble_sees_reads_the_stored_diagnostics(db, bon_run):
@@ -544,7 +548,7 @@ def test_result_page_of_a_dpo_run(db, dpo_output):
     acc = next(t for t in epochs["data"] if t["name"].startswith("implicit"))
     assert values(acc["x"]) == [p["epoch"] for p in curve["points"]]
     assert values(acc["y"]) == [p["implicit_acc"] for p in curve["points"]]
-    assert "epoch at the peak" in at.dataframe[0].value.columns
+    assert "epoch at the peak" in html_tables(at)[0].columns
     at.session_state[f"r_{eid}_tab"] = "Answers"
     at.run()
     no_exceptions(at)
@@ -627,7 +631,7 @@ def test_compare_overlays_runs(db, bon_run, ppo_output):
     names = {t["name"] for t in fig["data"]}
     assert "example run · mean" in names
     assert any("label_noise=0.0" in n and n.endswith(" · wco") for n in names)
-    assert at.code[0].value.endswith(f"/compare?compare={bon_run},{other},{ppo}")
+    assert share_links(at)[0].endswith(f"/compare?compare={bon_run},{other},{ppo}")
     at.radio(key="compare_metric").set_value("proxy").run()
     assert figure(at)["data"][0]["y"] != fig["data"][0]["y"]
     differs = at.dataframe[0].value
@@ -673,7 +677,7 @@ def test_fitted_forms_are_shown_and_follow_the_lambda_slider(db, bon_run):
     no_exceptions(at)
     assert not any(t["name"].endswith(" · fit") for t in figure(at)["data"])  # off by default
     at.checkbox(key=f"r_{bon_run}_fits").check().run()
-    fits = at.dataframe[1].value
+    fits = html_tables(at)[1]
     cols = ["curve", "form", "α", "α std error", "β", "β std error", "R²", "points"]
     assert list(fits.columns) == cols
     assert len(fits) == len(result["curves"])
@@ -684,7 +688,7 @@ def test_fitted_forms_are_shown_and_follow_the_lambda_slider(db, bon_run):
     assert "± " in fit["hovertemplate"] and "R² = " in fit["hovertemplate"]
     move_knob(at, f"r_{bon_run}_chart", "2")
     no_exceptions(at)
-    fits = at.dataframe[1].value.set_index("curve")
+    fits = html_tables(at)[1].set_index("curve")
     stored = next(c["fit"] for c in result["curves"] if c["objective"] == "uwo")
     assert "uwo (lambda=2)" in fits.index and "uwo (lambda=0.5)" not in fits.index
     assert fits.loc["uwo (lambda=2)", "α"] != pytest.approx(stored["alpha"], abs=1e-4)

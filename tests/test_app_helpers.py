@@ -142,3 +142,20 @@ def test_curve_cache_computes_neighbouring_lambdas_ahead():
     for lam in (1.0, 2.0):
         cache.get(("run", "uwo", lam, members), arrays)
     assert len(cache._curves) == 3  # least recently used dropped
+
+
+def test_html_table_shows_what_a_reader_needs():
+    import pandas as pd
+
+    from app.tables import html_table
+
+    df = pd.DataFrame(
+        {"gold": [-1e-15, 0.8773, float("nan")], "n": [128, 4096, 2], "lost (%)": [16.54, -0.2, 7]},
+        index=pd.Index(["wco", "<b>uwo</b>", "mean"], name="curve"),
+    )
+    out = html_table(df, decimals=3, percent=("lost (%)",))
+    assert '<th class="text">curve</th>' in out  # the named index is the first column
+    assert "<th>&lt;b&gt;uwo&lt;/b&gt;</th>" in out  # escaped
+    assert "<td>0.000</td>" in out and "-0.000" not in out  # no negative zero
+    assert "<td>0.877</td>" in out and "<td>4,096</td>" in out and "<td>–</td>" in out
+    assert "<td>17%</td>" in out and "<td>0%</td>" in out and "-0%" not in out

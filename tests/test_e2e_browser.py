@@ -122,6 +122,11 @@ PLOTS = (
 )
 PLOT = f"({PLOTS})[0]"
 TRACE_NAMES = f"() => {PLOT}.data.map(t => t.name)"
+# The link in the page's share box (app/share.py: a frame of its own).
+SHARE_LINK = (
+    "() => Array.from(document.querySelectorAll('iframe')).map(f => f.contentDocument)"
+    ".filter(Boolean).map(d => d.querySelector('#link')?.textContent).find(Boolean) || ''"
+)
 
 
 def knob(page, label: str):
@@ -168,6 +173,46 @@ def wait_text(page, text: str, timeout_s: float = 30) -> None:
         page.wait_for_timeout(100)
 
 
+def copied_link(page) -> str:
+    """Click the share box's Copy button; the link it put on the clipboard (the browser context
+    is given the clipboard permissions a person's browser grants a click)."""
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    for frame in page.frames:
+        button = frame.locator("#copy")
+        if button.count():
+            button.click()
+            frame.get_by_text("Copied").wait_for()
+            return page.evaluate("() => navigator.clipboard.readText()")
+    raise AssertionError("no share box on the page")
+
+
+def script_idle(page, timeout_s: float = 60) -> None:
+    """Until the page's script has finished (Streamlit's own flag on the app's root)."""
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=stApp]')"
+        ".getAttribute('data-test-script-state') === 'notRunning'",
+        timeout=timeout_s * 1000,
+    )
+
+
+def fill_field(page, label: str, value: str, tries: int = 3) -> None:
+    """Type `value` into the form's field `label` and commit it with Enter, as a person would,
+    once the rerun of the previous field is done; until the field shows it after its own rerun.
+    Typed while a rerun was still redrawing the form, a value was seen replaced by the field's
+    old one (once in a full run on a busy machine): then it is typed again."""
+    field = f"document.querySelector('input[aria-label={json.dumps(label)}]')"
+    for _ in range(tries):
+        script_idle(page)
+        box = page.get_by_label(label, exact=True)
+        box.fill(value)
+        box.press("Enter")
+        page.wait_for_timeout(100)  # the rerun starts
+        script_idle(page)
+        if page.evaluate(f"() => {field}.value") == value:
+            return
+    raise AssertionError(f"the field {label!r} does not keep {value!r}")
+
+
 def submit(page) -> None:
     """Click the form's Submit once the form's script has finished (the button is disabled while
     the form shows a config error: then fail with that error's text)."""
@@ -179,7 +224,11 @@ def submit(page) -> None:
     while button.is_disabled():
         if time.monotonic() > deadline:
             alerts = page.locator("[data-testid=stAlert]").all_inner_texts()
-            raise AssertionError(f"Submit is disabled; the form says: {alerts}")
+            fields = page.evaluate(
+                "() => Array.from(document.querySelectorAll('input[aria-label]'))"
+                ".map(i => i.getAttribute('aria-label') + ' = ' + i.value)"
+            )
+            raise AssertionError(f"Submit is disabled; the form says: {alerts}; fields: {fields}")
         page.wait_for_timeout(200)
     button.click()
 
@@ -217,16 +266,7 @@ def test_submit_watch_explore_and_share_in_a_real_browser(stack):
             page.get_by_role("heading", name="New experiment").wait_for()
             page.get_by_label("Name (optional)").fill("browser test")
             page.keyboard.press("Tab")
-            labels = {f.dotted: f.label for f in config_fields()}  # as the form writes them
-            for dotted, value in FORM.items():
-                label = labels[dotted]
-                box = page.get_by_label(label, exact=True)
-                box.fill(value)
-                box.press("Enter")
-                page.wait_for_function(
-                    f"() => document.querySelector('input[aria-label={json.dumps(label)}]')"
-                    f".value === {json.dumps(value)}"
-                )
+            fill(page, FORM)
             submit(page)
             page.wait_for_url(re.compile(r"/result\?run=[a-z0-9]{12}$"), timeout=30_000)
             eid = page.url.rsplit("run=", 1)[1]
@@ -257,11 +297,8 @@ def test_submit_watch_explore_and_share_in_a_real_browser(stack):
             assert trace_y(page, "mean") == mean_before
 
             # The share link holds the view (lambda 0.7); a fresh browser context shows it.
-            page.wait_for_function(
-                "() => (document.querySelector('[data-testid=stCode] code')?.innerText || '')"
-                ".includes('lam=0.7')"
-            )
-            link = page.locator("[data-testid=stCode] code").first.inner_text().strip()
+            page.wait_for_function(f"() => ({SHARE_LINK})().includes('lam=0.7')")
+            link = copied_link(page)  # as a person takes it: the share box's Copy button
             assert link == f"{server.url}/result?run={eid}&lam=0.7"
             fresh = browser.new_context(viewport=VIEWPORT).new_page()
             fresh.goto(link)
@@ -292,18 +329,10 @@ DPO_FORM = {"preferences.pairs": "600", "preferences.eval_pairs": "200", "dpo.ba
 
 
 def fill(page, values: dict[str, str]) -> None:
-    """Type values into the form's number fields (found by their labels, as the form writes
-    them) and wait until Streamlit has each one."""
+    """Type values into the form's fields (found by their labels, as the form writes them)."""
     labels = {f.dotted: f.label for f in config_fields()}
     for dotted, value in values.items():
-        label = labels[dotted]
-        box = page.get_by_label(label, exact=True)
-        box.fill(value)
-        box.press("Enter")
-        page.wait_for_function(
-            f"() => document.querySelector('input[aria-label={json.dumps(label)}]')"
-            f".value === {json.dumps(value)}"
-        )
+        fill_field(page, labels[dotted], value)
 
 
 def test_dpo_beside_best_of_n_and_ppo_in_a_real_browser(stack, monkeypatch):
@@ -470,7 +499,8 @@ def test_seed_band_view_link_estimate_and_times_in_a_real_browser(server_only):
             page.wait_for_function(
                 f"() => {PLOT}.layout.yaxis.title.text.startsWith('proxy')", timeout=30_000
             )
-            link = page.locator("[data-testid=stCode] code").first.inner_text().strip()
+            page.wait_for_function(f"() => ({SHARE_LINK})().includes('metric=proxy')")
+            link = page.evaluate(SHARE_LINK)
             assert link.startswith(f"{u}/compare?compare=") and "metric=proxy" in link
             fresh = browser.new_context(viewport=VIEWPORT).new_page()
             fresh.goto(link)

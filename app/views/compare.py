@@ -4,7 +4,7 @@ metric, show=band). Runs that differ only by seed are one curve with a band (app
 import pandas as pd
 import streamlit as st
 
-from app import charts, plot, store
+from app import charts, plot, share, store
 from app.describe import config_differences, run_label, used_config
 from app.escape import md
 from app.groups import compare_series, objective_of, run_curves, seed_groups
@@ -145,8 +145,10 @@ on_screen = View(
 link_query = merged_query({"compare": ",".join(e["id"] for e in done)}, on_screen)
 if st.query_params.to_dict() != merged_query(query, on_screen):
     st.query_params.from_dict(merged_query(query, on_screen))
-st.code(share_link(store.app_root(), PAGES["compare"].url_path, link_query), language=None)
-st.caption("Share link of this view (runs, axis, curves, metric, bands): copy it at the right.")
+share.box(share_link(store.app_root(), PAGES["compare"].url_path, link_query), key="share")
+st.caption(
+    "Share link of this view (runs, axis, curves, metric, bands): Copy puts it on the clipboard."
+)
 
 if diff:
     st.markdown("**What differs**")

@@ -3,7 +3,7 @@ is queued or running."""
 
 import streamlit as st
 
-from app import access, store
+from app import access, share, store
 from app.describe import config_summary
 from app.escape import md
 from app.nav import PAGES
@@ -73,7 +73,7 @@ if exp is None:
 title = exp["name"] or f"Run {eid}"
 st.title(md(title))
 status = exp["status"]
-SHARE = "Share link of this view (run, λ, members, curves, axis): copy it at the box's right."
+SHARE = "Share link of this view (run, λ, members, curves, axis): Copy puts it on the clipboard."
 
 
 def share_box():
@@ -88,7 +88,8 @@ def show_view(view: View | None, box) -> None:
     query = merged_query(st.query_params.to_dict(), view or View())
     if query != st.query_params.to_dict():
         st.query_params.from_dict(query)
-    box.code(share_link(store.app_root(), PAGES["result"].url_path, query), language=None)
+    with box:
+        share.box(share_link(store.app_root(), PAGES["result"].url_path, query), key="share")
 
 
 finished = status not in (*store.ACTIVE, "failed", "cancelled") and exp["result"] is not None
