@@ -199,7 +199,9 @@ def fill_field(page, label: str, value: str, tries: int = 3) -> None:
     """Type `value` into the form's field `label` and commit it with Enter, as a person would,
     once the rerun of the previous field is done; until the field shows it after its own rerun.
     Typed while a rerun was still redrawing the form, a value was seen replaced by the field's
-    old one (once in a full run on a busy machine): then it is typed again."""
+    old one (once in a full run on a busy machine): then it is typed again. (Committing with Tab
+    instead once moved the keyboard's focus on to the world's select box, whose choice then
+    changed to "hf".)"""
     field = f"document.querySelector('input[aria-label={json.dumps(label)}]')"
     for _ in range(tries):
         script_idle(page)
@@ -264,8 +266,8 @@ def test_submit_watch_explore_and_share_in_a_real_browser(stack):
             # New experiment: fill the form, submit.
             page.get_by_role("link", name="New experiment").click()
             page.get_by_role("heading", name="New experiment").wait_for()
-            page.get_by_label("Name (optional)").fill("browser test")
-            page.keyboard.press("Tab")
+            script_idle(page)  # the form's first run has drawn every field
+            fill_field(page, "Name (optional)", "browser test")
             fill(page, FORM)
             submit(page)
             page.wait_for_url(re.compile(r"/result\?run=[a-z0-9]{12}$"), timeout=30_000)
@@ -333,6 +335,7 @@ def fill(page, values: dict[str, str]) -> None:
     labels = {f.dotted: f.label for f in config_fields()}
     for dotted, value in values.items():
         fill_field(page, labels[dotted], value)
+    script_idle(page)
 
 
 def test_dpo_beside_best_of_n_and_ppo_in_a_real_browser(stack, monkeypatch):
@@ -362,10 +365,11 @@ def test_dpo_beside_best_of_n_and_ppo_in_a_real_browser(stack, monkeypatch):
             page.goto(server.url)
             page.get_by_role("link", name="New experiment").click()
             page.get_by_role("heading", name="New experiment").wait_for()
+            script_idle(page)
             page.get_by_role("button", name="toy-dpo", exact=True).click()
             page.get_by_role("heading", name="Direct alignment (DPO, IPO, SLiC)").wait_for()
-            page.get_by_label("Name (optional)").fill("DPO")
-            page.keyboard.press("Tab")
+            script_idle(page)
+            fill_field(page, "Name (optional)", "DPO")
             fill(page, DPO_FORM)
             page.wait_for_timeout(500)
             page.screenshot(path=str(SCREENSHOTS / "new-dpo.png"), full_page=True)
