@@ -51,3 +51,18 @@ def test_the_frontend_is_the_basic_bundle_of_the_plotly_js_the_python_package_wr
     assert "plotly.js (basic - minified)" in shipped.read_text()[:200]
     full = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
     assert version(shipped) == version(full)
+
+
+def test_charts_carry_real_colours_not_streamlits_placeholders():
+    """Streamlit's plotly template holds placeholder colours (#000001 ...) that only
+    st.plotly_chart replaces; a chart drawn by this component gets real ones."""
+    import json
+
+    import streamlit.elements.plotly_chart  # noqa: F401  (registers the "streamlit" template)
+
+    from app import charts
+    from tests.app_support import example
+
+    text = json.dumps(plot.figure_json(charts.curves_figure(example()[0]["curves"])))
+    assert "#000001" not in text and "#000011" not in text
+    assert plot.figure_json(go.Figure())["layout"]["template"] == plot.TEMPLATE
