@@ -636,6 +636,11 @@ def test_compare_overlays_runs(db, bon_run, ppo_output):
     assert figure(at)["data"][0]["y"] != fig["data"][0]["y"]
     differs = at.dataframe[0].value
     assert "preferences.label_noise" in differs.index and "method" in differs.index
+    numbers = html_tables(at)[0]  # in words, as on the Result page
+    assert {"run", "seed", "curve", "peak gold", "peak gain lost by the end (%)"} <= set(numbers)
+    wco = numbers[(numbers["run"] == "example run") & (numbers["curve"] == "wco")]
+    stored = result["summary"]["wco"]["overoptimization"]
+    assert list(wco["peak gain lost by the end (%)"]) == [f"{100 * stored:.0f}%"]
 
 
 def test_compare_puts_best_of_n_ppo_and_dpo_on_one_kl_axis(db, bon_run, ppo_output, dpo_output):

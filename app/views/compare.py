@@ -5,10 +5,11 @@ import pandas as pd
 import streamlit as st
 
 from app import charts, plot, share, store
-from app.describe import config_differences, run_label, used_config
+from app.describe import SINGLE_GROUP, config_differences, run_label, used_config
 from app.escape import md
 from app.groups import compare_series, objective_of, run_curves, seed_groups
 from app.nav import PAGES
+from app.tables import TABLE_CSS, html_table, summary_words
 from app.timing import time_text
 from app.view_state import View, merged_query, read_view, share_link
 from backend.summary import SINGLE_AVG
@@ -161,14 +162,24 @@ if diff:
         pd.DataFrame({run: {k: str(f.get(k, "–")) for k in diff} for run, f in flats.items()}),
         width="stretch",
     )
-st.markdown("**Headline numbers** (per run and curve)")
-rows = []
+st.markdown(
+    "**Headline numbers** (per run and curve; gold and proxy in std units of each run's initial "
+    "policy; *peak gain lost by the end*: the share of a curve's gain up to its peak that it "
+    "loses again by its last point)"
+)
+tables = []
 for e in done:
     kinds = {c["label"]: objective_of(c) for c in e["result"]["curves"]}
-    for curve, s in (e["result"].get("summary") or {}).items():
-        kind = "single" if curve == SINGLE_AVG else kinds.get(curve)
-        if kind in shown and not (kind == "single" and curve != SINGLE_AVG):
-            rows.append(
-                {"run": labels[e["id"]], "seed": e["config"].get("seed"), "curve": curve, **s}
-            )
-st.dataframe(pd.DataFrame(rows).round(3), width="stretch", hide_index=True)
+    summary = {
+        curve: s
+        for curve, s in (e["result"].get("summary") or {}).items()
+        if (kind := "single" if curve == SINGLE_AVG else kinds.get(curve)) in shown
+        and not (kind == "single" and curve != SINGLE_AVG)
+    }
+    words = summary_words(summary, SINGLE_GROUP).reset_index()
+    words.insert(0, "seed", e["config"].get("seed"))
+    words.insert(0, "run", labels[e["id"]])
+    tables.append(words)
+if any(not t.empty for t in tables):
+    lost = ("peak gain lost by the end (%)",)
+    st.html(TABLE_CSS + html_table(pd.concat(tables, ignore_index=True), percent=lost))
