@@ -45,6 +45,9 @@ def summary_frame(summary: dict | None) -> pd.DataFrame:
     """Headline numbers per curve (backend.summary's layout) as a table."""
     if not summary:
         return pd.DataFrame()
+    bad = next((k for k, v in summary.items() if not isinstance(v, dict)), None)
+    if bad is not None:  # a malformed stored result: say so rather than draw a row of blanks
+        raise ValueError(f"malformed summary: curve {bad!r} holds {summary[bad]!r}, not numbers")
     df = pd.DataFrame.from_dict(summary, orient="index")
     df.index.name = "curve"
     keep = [

@@ -159,3 +159,8 @@ def test_html_table_shows_what_a_reader_needs():
     assert "<td>0.000</td>" in out and "-0.000" not in out  # no negative zero
     assert "<td>0.877</td>" in out and "<td>4,096</td>" in out and "<td>–</td>" in out
     assert "<td>17%</td>" in out and "<td>0%</td>" in out and "-0%" not in out
+
+
+def test_a_malformed_summary_is_an_error_not_a_row_of_blanks():
+    with pytest.raises(ValueError, match="malformed summary: curve 'mean'"):
+        tables.summary_frame({"mean": 5})
