@@ -364,7 +364,7 @@ def test_dpo_beside_best_of_n_and_ppo_in_a_real_browser(stack, monkeypatch):
             page = browser.new_page(viewport=VIEWPORT)
             page.goto(server.url)
             page.get_by_role("link", name="New experiment").click()
-            page.get_by_role("heading", name="New experiment").wait_for()
+            page.get_by_role("heading", name="New experiment").wait_for(timeout=90_000)
             script_idle(page)
             page.get_by_role("button", name="toy-dpo", exact=True).click()
             page.get_by_role("heading", name="Direct alignment (DPO, IPO, SLiC)").wait_for()
