@@ -18,6 +18,7 @@ Prints the figures and `uptime` (the machine is shared: read them with its load)
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import subprocess
 import tempfile
@@ -72,11 +73,38 @@ def press_and_wait(page, thumb, key: str, wait) -> float:
     return time.perf_counter() - t0
 
 
+HAS_TRACE = f"(n) => {PLOTS}.some(p => p.data && p.data.some(t => t.name === n))"
+# The first chart's mean curve, as text: it changes when the members change.
+MEAN_Y = (
+    f"() => {{ const t = ({PLOTS})[0].data.find(t => t.name === 'mean'); "
+    "return t ? JSON.stringify(Array.from(t.y)) : ''; }"
+)
+
+
+def pill(page, label: str):
+    """A pill (st.pills' button) by its label."""
+    return (
+        page.locator("[data-testid='stButtonGroup'] button")
+        .filter(has_text=re.compile("^" + re.escape(label) + "$"))
+        .first
+    )
+
+
+def click_and_wait(page, target, wait) -> float:
+    """Seconds from a click on `target` until `wait()` returns."""
+    target.scroll_into_view_if_needed()
+    t0 = time.perf_counter()
+    target.click()
+    wait()
+    return time.perf_counter() - t0
+
+
 def main(argv: list[str] | None = None) -> int:
     from playwright.sync_api import sync_playwright
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--knobs-only", action="store_true", help="skip the page-ready timings")
     args = ap.parse_args(argv)
     print("load before:", uptime())
     rows: dict[str, list[float]] = {}
@@ -90,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                 page.context.close()
             baseline = f"{srv.url}/runs"  # Streamlit's own cost: a page with one small table
             cached = browser.new_context(viewport=VIEWPORT)
-            for _ in range(args.runs):
+            for _ in range(0 if args.knobs_only else args.runs):
                 for name, url, charts in (
                     ("Learn", learn, LEARN_CHARTS),
                     ("Result", result, RESULT_CHARTS),
@@ -150,6 +178,32 @@ def main(argv: list[str] | None = None) -> int:
                 want = f"uwo (lambda={0.5 + 0.05 * (i + 1):g})"
                 rows.setdefault("Result λ step redrawn", []).append(
                     press_and_wait(page, lam, "ArrowRight", lambda w=want: wait_trace(page, w))
+                )
+                page.wait_for_timeout(300)
+            # Pills are server reruns: an objective shown or hidden, a member left out or back.
+            # Each click toggles, so the runs alternate between two states.
+            for _ in range(args.runs):
+                had = page.evaluate(HAS_TRACE, "wco")
+                rows.setdefault("Result objective pill redrawn", []).append(
+                    click_and_wait(
+                        page,
+                        pill(page, "wco"),
+                        lambda h=had: page.wait_for_function(
+                            f"(h) => ({HAS_TRACE})('wco') !== h", arg=h, polling="raf"
+                        ),
+                    )
+                )
+                page.wait_for_timeout(300)
+            for _ in range(args.runs):
+                before = page.evaluate(MEAN_Y)
+                rows.setdefault("Result member pill redrawn", []).append(
+                    click_and_wait(
+                        page,
+                        pill(page, "#1"),
+                        lambda b=before: page.wait_for_function(
+                            f"(b) => ({MEAN_Y})() !== b", arg=b, polling="raf"
+                        ),
+                    )
                 )
                 page.wait_for_timeout(300)
             page.context.close()
