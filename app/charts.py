@@ -17,6 +17,17 @@ from app import escape
 from app.tables import CONVENTIONS, fits_words, members_frame, members_words, summary_words, x_key
 from backend.fits import FORMS, predict
 
+# Streamlit registers plotly's default template, "streamlit", whose colours are placeholders
+# (#000001, ...) that only its own chart element swaps for the theme's. The app's chart component
+# (app/plot.py, plot.js) and the HTML reports (fig_html) draw with their own style, and every trace
+# here names its colour: in its place, Streamlit's default chart colours for any trace that does
+# not, and the template's one other setting.
+TEMPLATE = {
+    "data": {"scatter": [{"type": "scatter", "marker": {"line": {"width": 0}}}]},
+    "layout": {"colorway": ["#0068c9", "#83c9ff", "#ff2b2b", "#ffabab", "#29b09d", "#7defa1",
+                            "#ff8700", "#ffd16a", "#6d3fc0", "#d5dae5"]},
+}  # fmt: skip
+
 OBJECTIVE_COLOURS = {"mean": "#1f77b4", "wco": "#d62728", "uwo": "#2ca02c"}
 LOSS_COLOURS = {"dpo": "#ff7f0e", "ipo": "#17becf", "slic": "#8c564b"}  # DPO curves by loss
 MEMBER_COLOURS = ["#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#ff7f0e"]
@@ -440,6 +451,14 @@ def _layout(
     return layout
 
 
+def fig_html(fig, include_plotlyjs: bool) -> str:
+    """A figure as an HTML fragment for the standalone reports, drawn with TEMPLATE (plotly's
+    default template is Streamlit's placeholder one whenever streamlit has been imported)."""
+    fig = go.Figure(fig)
+    fig.layout.template = TEMPLATE  # replaces the default one (update_layout would merge into it)
+    return fig.to_html(full_html=False, include_plotlyjs=include_plotlyjs)
+
+
 def report_html(title: str, result: dict, curves: list[dict], note: str = "") -> str:
     """A standalone HTML page (plotly.js inline, works offline): the curves against KL and
     sqrt KL, member accuracies, headline numbers, fits, the config and the conventions."""
@@ -448,7 +467,7 @@ def report_html(title: str, result: dict, curves: list[dict], note: str = "") ->
         curves_figure(curves, "sqrt_kl", show_fits=True, title="Against √KL, with fits"),
         accuracy_figure(result),
     ]
-    parts = [f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figs)]
+    parts = [fig_html(f, include_plotlyjs=(i == 0)) for i, f in enumerate(figs)]
     from app.describe import SINGLE_GROUP
 
     tables = [("Headline numbers", summary_words(result.get("summary"), SINGLE_GROUP))]

@@ -23,6 +23,8 @@ import plotly.io as pio
 import streamlit.components.v1 as components
 from plotly.utils import PlotlyJSONEncoder as _Encoder
 
+from app.charts import TEMPLATE
+
 FRONTEND = Path(__file__).resolve().parent.parent / "assets" / "plot"
 CONFIG = {"displaylogo": False}  # the width follows the frame (assets/plot/plot.js)
 _component = components.declare_component("goodhart_plot", path=str(FRONTEND))
@@ -50,17 +52,6 @@ class Knob:
             raise ValueError(f"knob {self.label!r}: kind {self.kind!r} is not slider or radio")
         return {"label": self.label, "values": self.values, "index": self.index,
                 "frames": frames, "kind": self.kind}  # fmt: skip
-
-
-# Streamlit registers plotly's default template, "streamlit", whose colours are placeholders
-# (#000001, ...) that only its own chart element swaps for the theme's. This component draws with
-# its own style (plot.js), and every trace here names its colour: in its place, Streamlit's default
-# chart colours for any trace that does not, and the template's one other setting.
-TEMPLATE = {
-    "data": {"scatter": [{"type": "scatter", "marker": {"line": {"width": 0}}}]},
-    "layout": {"colorway": ["#0068c9", "#83c9ff", "#ff2b2b", "#ffabab", "#29b09d", "#7defa1",
-                            "#ff8700", "#ffd16a", "#6d3fc0", "#d5dae5"]},
-}  # fmt: skip
 
 
 def figure_json(fig) -> dict:

@@ -9,7 +9,7 @@ import html
 import numpy as np
 import plotly.graph_objects as go
 
-from app.charts import OBJECTIVE_COLOURS, curves_figure, html_page
+from app.charts import OBJECTIVE_COLOURS, curves_figure, fig_html, html_page
 from backend.reproduce.claims import THRESHOLDS
 from backend.reproduce.plan import SIZES
 from backend.reproduce.report import run_link, setup_text
@@ -155,7 +155,7 @@ def report_html(manifest: dict, claims: list[dict], analysis: dict, app_url: str
     first = True
     for section, caption, fig, match in figures(analysis):
         body.append(f"<h2>{FIGURES[section]}</h2><p>{html.escape(caption)}</p>")
-        body.append(fig.to_html(full_html=False, include_plotlyjs=first))
+        body.append(fig_html(fig, include_plotlyjs=first))
         first = False
         links = runs_for(match, manifest["runs"])
         body.append(

@@ -66,3 +66,17 @@ def test_charts_carry_real_colours_not_streamlits_placeholders():
     text = json.dumps(plot.figure_json(charts.curves_figure(example()[0]["curves"])))
     assert "#000001" not in text and "#000011" not in text
     assert plot.figure_json(go.Figure())["layout"]["template"] == plot.TEMPLATE
+
+
+def test_downloaded_report_carries_real_colours_not_streamlits_placeholders():
+    """The Result page's HTML report is drawn by plotly.js on its own, where nothing replaces
+    the placeholders: a line without a colour of its own would be drawn near-black."""
+    import streamlit.elements.plotly_chart  # noqa: F401  (registers the "streamlit" template)
+
+    from app import charts
+    from tests.app_support import example
+
+    result = example()[0]
+    page = charts.report_html("report", result, result["curves"])
+    assert "#000001" not in page and "#000011" not in page
+    assert '"colorway":["#0068c9"' in page.replace(", ", ",")
