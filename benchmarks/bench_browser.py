@@ -11,7 +11,10 @@ as medians (min, max) over --runs:
   - knob to redraw: from a key press on a chart's knob (app/plot.py) until the chart shows the
     new value: Learn's n (step 1), the second world of step 2 (a click on its button), Learn's
     lambda (step 3, from the shipped grid) and the Result page's lambda (from the curves the
-    server computed ahead).
+    server computed ahead);
+  - pill to redraw: a click on one of the Result page's pills until the chart shows the change
+    (server reruns): an objective (WCO) hidden or shown, a member (#1) left out or back.
+--knobs-only skips the page timings.
 Prints the figures and `uptime` (the machine is shared: read them with its load).
 """
 
@@ -181,31 +184,24 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 page.wait_for_timeout(300)
             # Pills are server reruns: an objective shown or hidden, a member left out or back.
-            # Each click toggles, so the runs alternate between two states.
-            for _ in range(args.runs):
-                had = page.evaluate(HAS_TRACE, "wco")
-                rows.setdefault("Result objective pill redrawn", []).append(
-                    click_and_wait(
-                        page,
-                        pill(page, "wco"),
-                        lambda h=had: page.wait_for_function(
-                            f"(h) => ({HAS_TRACE})('wco') !== h", arg=h, polling="raf"
-                        ),
+            # Each click toggles, so the runs alternate between two states; a probe reads what
+            # the click changes (whether a WCO curve is drawn, the mean curve's values).
+            for name, label, probe in (
+                ("Result objective pill redrawn", "wco", f"() => ({HAS_TRACE})('wco')"),
+                ("Result member pill redrawn", "#1", MEAN_Y),
+            ):
+                for _ in range(args.runs):
+                    before = page.evaluate(probe)
+                    rows.setdefault(name, []).append(
+                        click_and_wait(
+                            page,
+                            pill(page, label),
+                            lambda b=before, p=probe: page.wait_for_function(
+                                f"(b) => ({p})() !== b", arg=b, polling="raf"
+                            ),
+                        )
                     )
-                )
-                page.wait_for_timeout(300)
-            for _ in range(args.runs):
-                before = page.evaluate(MEAN_Y)
-                rows.setdefault("Result member pill redrawn", []).append(
-                    click_and_wait(
-                        page,
-                        pill(page, "#1"),
-                        lambda b=before: page.wait_for_function(
-                            f"(b) => ({MEAN_Y})() !== b", arg=b, polling="raf"
-                        ),
-                    )
-                )
-                page.wait_for_timeout(300)
+                    page.wait_for_timeout(300)
             page.context.close()
         finally:
             browser.close()
