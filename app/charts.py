@@ -111,6 +111,7 @@ def curves_figure(
         pts = c["points"]
         if not pts:
             continue
+        first = len(traces)  # this curve's traces are tagged with its objective below
         xk = x_key(c)
         xs = _xs(pts, x)
         colour = colours[i % len(colours)] if colours else objective_colour(c)
@@ -190,6 +191,8 @@ def curves_figure(
                         hovertemplate=f"{fit_text(fit)}<extra>%{{fullData.name}}</extra>",
                     )
                 )
+        for t in traces[first:]:  # an objectives pill (app/plot.py Pills) shows or hides them
+            t["meta"] = c["objective"]
     legend = "solid: gold · dashed: proxy" if show_proxy else "gold"
     return _figure(traces, _layout(x, "standardized reward (initial policy: 0)", title, legend))
 

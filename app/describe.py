@@ -152,29 +152,39 @@ def takeaway(curves: list[dict], lead: str = "") -> str:
     overoptimization, as a percentage). Single members shown one by one count as their
     average. `lead` ("UWO at λ = 1: ") starts the title. Curve names are escaped for plotly;
     the one line break is plotly's <br>."""
+    head, parts = takeaway_parts(curves, lead)
+    return f"{head}<br>" + " · ".join(text for _, text in parts) if parts else ""
+
+
+def takeaway_parts(curves: list[dict], lead: str = "") -> tuple[str, list[tuple[str, str]]]:
+    """takeaway() in pieces: (its first line, [(objective, its words), ...]), so that a chart
+    whose objectives pill hides curves in the browser (app/plot.py) states only the shown ones."""
     from app.escape import plotly as escaped
     from backend.summary import average_points, curve_stats
 
     shown = [c for c in curves if c["points"]]
     if not shown:
-        return ""
+        return "", []
     singles = [c for c in shown if c["objective"] == "single" and "group_size" not in c]
     rest = [c for c in shown if c not in singles]
-    named = [("single members", average_points(singles))] if len(singles) > 1 else []
-    named += [(_short(c), c["points"]) for c in singles if len(singles) == 1]
-    named += [("single members" if "group_size" in c else _short(c), c["points"]) for c in rest]
+    named = [("single", "single members", average_points(singles))] if len(singles) > 1 else []
+    named += [("single", _short(c), c["points"]) for c in singles if len(singles) == 1]
+    named += [
+        (c["objective"], "single members" if "group_size" in c else _short(c), c["points"])
+        for c in rest
+    ]
     x = "step" if "step" in shown[0]["points"][0] else "n"
     last = max(c["points"][-1][x] for c in shown)
     parts = []
-    for name, pts in named:
+    for objective, name, pts in named:
         s = curve_stats(pts, x)
         if s["gold_peak"] - s["gold_start"] <= 0:
-            parts.append(f"{escaped(name)} never rises")
+            parts.append((objective, f"{escaped(name)} never rises"))
         else:
-            parts.append(f"{escaped(name)} {100 * s['overoptimization']:.0f}%")
+            parts.append((objective, f"{escaped(name)} {100 * s['overoptimization']:.0f}%"))
     head = f"share of the gain up to the peak (★) lost by {x} = {last:,}:"
     head = f"{escaped(lead)}{head}" if lead else head[0].upper() + head[1:]
-    return f"{head}<br>" + " · ".join(parts)
+    return head, parts
 
 
 def gold_units(result: dict) -> str:

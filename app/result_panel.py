@@ -8,7 +8,14 @@ import streamlit as st
 
 from app import charts, plot, store
 from app.answers import disagreement, explore_prompt, picks_by_objective
-from app.describe import SINGLE_GROUP, config_summary, errors_sentence, gold_units, takeaway
+from app.describe import (
+    SINGLE_GROUP,
+    config_summary,
+    errors_sentence,
+    gold_units,
+    takeaway,
+    takeaway_parts,
+)
 from app.escape import md
 from app.tables import (
     CONVENTIONS,
@@ -22,7 +29,7 @@ from app.tables import (
     samples_frame,
     summary_words,
 )
-from app.view_state import View
+from app.view_state import OBJECTIVES, View
 from backend.export import curves_csv
 from backend.objectives import Objective
 from backend.summary import group_curve, summarize_curves
@@ -38,7 +45,6 @@ METHOD_CAPTIONS = {
 }
 LAMBDA_MAX = 5.0
 LAMBDA_STEP = 0.05
-ENSEMBLE = ["mean", "wco", "uwo"]
 DEFAULT_SHOW = frozenset({"proxy"})  # toggles on by default (view_state.TOGGLES): few lines
 
 
@@ -74,8 +80,10 @@ def curve_controls(
 ) -> tuple[list[dict], dict]:
     """The chart's controls (drawn in the current container, first values from `link`, the view
     in the page's address) and the curves they ask for, recomputed for best-of-n when lambda or
-    the members differ from the stored run. Returns (curves, view options); view["link"] is
-    the View on screen, for the address and the share link."""
+    the members differ from the stored run. Best-of-n's λ knob, objectives and members are the
+    chart's own (app/plot.py: redrawn in the browser; read here from what it settled on).
+    Returns (curves to draw, view options); view["link"] is the View on screen, for the
+    address and the share link."""
     link = link or View()
     stored = result["curves"]
     bon = method_of(result) == "bon" and arrays is not None
@@ -103,59 +111,42 @@ def curve_controls(
     view = {"x": options[x]}
     out = View(x=options[x] if options[x] != "kl" else None)
     curves = stored
+    toggles = set()
     if bon:
         K = arrays["proxy"].shape[-1]
         stored_lam = float(result["config"]["bon"]["uwo_lambda"])
         top = max(LAMBDA_MAX, stored_lam, link.lam or 0.0)
-        picked_link = link.objectives or ("single", *ENSEMBLE)
-        seed_widgets(
-            {
-                f"{key}_members": list(link.members or range(K)),
-                f"{key}_curves": [o for o in ENSEMBLE if o in picked_link],
-                f"{key}_singles": "single" in picked_link,
-            }
-        )
         steps = np.round(np.arange(0.0, top + LAMBDA_STEP / 2, LAMBDA_STEP), 9).tolist()
         extra = [round(a, 9) for a in (stored_lam, link.lam) if a is not None]
         grid = sorted({*steps, *extra})
-        at = st.session_state.get(f"{key}_chart")  # the chart's λ knob (app/plot.py)
-        moved = isinstance(at, int) and 0 <= at < len(grid)
+        at, on = plot.state(f"{key}_chart", len(grid))
+        moved = at is not None
         start = link.lam if link.lam is not None else stored_lam
         i = at if moved else min(range(len(grid)), key=lambda j: abs(grid[j] - start))
         lam = grid[i]
-        members = st.pills(
-            "ensemble members",
-            list(range(K)),
-            selection_mode="multi",
-            format_func=lambda m: f"#{m}",
-            key=f"{key}_members",
-            help="Mean, WCO and UWO over these members only.",
-        )
-        if not members:
-            st.warning("Pick at least one member; showing all of them.")
-            members = list(range(K))
-        members_key = tuple(sorted(members))
+        members = sorted(m for m in on.get("members") or link.members or range(K) if 0 <= m < K)
+        members = members or list(range(K))
+        picked = on.get("objectives", link.objectives or OBJECTIVES)
+        order = [o for o in OBJECTIVES if o in picked]
+        members_key = tuple(members)
         stored_uwo = next((c for c in stored if c["objective"] == "uwo"), None)
         if stored_uwo is not None and len(members) == K:  # the knob's frame at the run's λ
             store.curve_cache().put((key, "uwo", round(stored_lam, 9), members_key), stored_uwo)
         if lam != stored_lam or len(members) != K:
             curves = store.bon_curves_for(key, float(lam), members_key, stored, arrays)
         store.curves_around(key, grid, lam, members_key, arrays, moved)
-        view["knob"] = {"grid": grid, "index": i, "members": members_key}
-        view.update(lam=float(lam), members=sorted(members))
-        # Choices that stay the same while λ (in UWO's label) and the members change.
-        picked = st.pills(
-            "ensemble objectives", ENSEMBLE, selection_mode="multi", key=f"{key}_curves"
-        )
-        if st.checkbox("single members", key=f"{key}_singles"):
-            picked = [*picked, "single"]
-        chosen = [c for c in curves if c["objective"] in picked]
-        order = [o for o in ("single", *ENSEMBLE) if o in picked]
+        if len(members) > 1:
+            each = st.checkbox("each single member as its own line", key=f"{key}_each")
+            toggles |= {"singles"} if each else set()
+        view["knob"] = {"grid": grid, "index": i, "members": members_key, "K": K}
+        view.update(lam=float(lam), members=members, objectives=order, stored=stored,
+                    each="singles" in toggles)  # fmt: skip
         out = out.with_(
             lam=float(lam) if abs(lam - stored_lam) > 1e-9 else None,
             members=members_key if len(members_key) != K else None,
-            objectives=tuple(order) if set(order) != {"single", *ENSEMBLE} else None,
+            objectives=tuple(order) if len(order) != len(OBJECTIVES) else None,
         )
+        chosen = curves if "singles" in toggles else single_group(curves)
     else:
         st.caption(METHOD_CAPTIONS.get(method_of(result), ""))
         labels = [c["label"] for c in curves]
@@ -163,14 +154,13 @@ def curve_controls(
             "curves", labels, selection_mode="multi", default=labels, key=f"{key}_curves"
         )
         chosen = [c for c in curves if c["label"] in picked]
+        if sum(c["objective"] == "single" for c in chosen) > 1:
+            if st.checkbox("each single member as its own line", key=f"{key}_each"):
+                toggles.add("singles")
+            else:
+                chosen = single_group(chosen)
     view["changed"] = curves is not stored
     view["curves"] = curves  # every curve at this lambda and these members, shown or not
-    toggles = set()
-    if sum(c["objective"] == "single" for c in chosen) > 1:
-        if st.checkbox("each single member as its own line", key=f"{key}_each"):
-            toggles.add("singles")
-        else:
-            chosen = single_group(chosen)
     view["proxy"] = any(charts.has_proxy(c["points"]) for c in curves) and st.checkbox(
         "proxy (dashed)", key=f"{key}_proxy"
     )
@@ -194,9 +184,16 @@ def curves_section(
         curves, view = curve_controls(result, arrays, key, link)
     with chart:
         options = {"show_proxy": view["proxy"], "show_fits": view["fits"], "show_se": view["se"]}
-        fig = charts.curves_figure(curves, view["x"], title=takeaway(curves), **options)
-        knob = lambda_knob(curves, view, key, len(fig.data), options) if "knob" in view else None
-        plot.show(fig, key=f"{key}_chart", knob=knob)
+        if "knob" not in view:
+            fig = charts.curves_figure(curves, view["x"], title=takeaway(curves), **options)
+            plot.show(fig, key=f"{key}_chart")
+            return curves, view
+        title = plot.title_arg(*takeaway_parts(curves))
+        text = plot.title_text(title, set(view["objectives"]))
+        fig = charts.curves_figure(curves, view["x"], title=text, **options)
+        knob = lambda_knob(curves, view, key, len(fig.data), options)
+        pills = ensemble_pills(view, key, arrays, options)
+        plot.show(fig, key=f"{key}_chart", knob=knob, pills=pills, title=title)
     return curves, view
 
 
@@ -205,21 +202,43 @@ def lambda_knob(curves: list[dict], view: dict, key: str, traces: int, options: 
     the others computed when the knob gets there. UWO is the chart's last curve."""
     k = view["knob"]
     frames: list[dict | None] = []
-    uwo_now = curves[-1] if curves and curves[-1]["objective"] == "uwo" else None
-    tail = len(charts.curves_figure([uwo_now], view["x"], **options).data) if uwo_now else 0
+    tail = len(charts.curves_figure([curves[-1]], view["x"], **options).data)
     for lam in k["grid"]:
-        if uwo_now is None:  # UWO is not drawn: λ changes nothing on the chart
-            frames.append({})
-            continue
         uwo = store.cached_curve(key, "uwo", lam, k["members"])
         if uwo is None:
             frames.append(None)
             continue
-        shown = [*curves[:-1], uwo]
-        fig = charts.curves_figure([uwo], view["x"], title=takeaway(shown), **options)
-        frames.append(plot.frame(fig, at=traces - tail, layout=("title",)))
+        fig = charts.curves_figure([uwo], view["x"], **options)
+        title = plot.title_arg(*takeaway_parts([*curves[:-1], uwo]))
+        frames.append(plot.frame(fig, at=traces - tail, title=title))
     return plot.Knob("UWO λ (population variance)", [f"{a:g}" for a in k["grid"]], k["index"],
                      frames)  # fmt: skip
+
+
+def ensemble_pills(view: dict, key: str, arrays: dict, options: dict) -> list[plot.Pills]:
+    """The chart's objectives and members pills. Members: a frame for each choice one click
+    away (a member left out or added back) at this λ, computed now (about 35 ms of one core
+    each for a default run, once per server: store.curve_cache)."""
+    k = view["knob"]
+    lam, now = view["lam"], set(k["members"])
+    frames = {}
+    for m in range(k["K"]):
+        subset = tuple(sorted(now ^ {m}))
+        if not subset:
+            continue
+        got = store.bon_curves_for(key, lam, subset, view["stored"], arrays)
+        drawn = got if view["each"] else single_group(got)
+        fig = charts.curves_figure(drawn, view["x"], **options)
+        title = plot.title_arg(*takeaway_parts(drawn))
+        frames[plot.subset_key(subset)] = plot.frame(fig, whole=True, title=title)
+    return [
+        plot.Pills("objectives", "curves", list(OBJECTIVES), view["objectives"],
+                   labels=["single members", "mean", "wco", "uwo"],
+                   help="Which curves the chart shows (redrawn in the browser)."),
+        plot.Pills("members", "ensemble members", list(range(k["K"])), k["members"],
+                   labels=[f"#{m}" for m in range(k["K"])], kind="frames", frames=frames,
+                   help="Mean, WCO and UWO over these members only; single members: these."),
+    ]  # fmt: skip
 
 
 def has_errors(view: dict) -> bool:

@@ -12,8 +12,9 @@ as medians (min, max) over --runs:
     new value: Learn's n (step 1), the second world of step 2 (a click on its button), Learn's
     lambda (step 3, from the shipped grid) and the Result page's lambda (from the curves the
     server computed ahead);
-  - pill to redraw: a click on one of the Result page's pills until the chart shows the change
-    (server reruns): an objective (WCO) hidden or shown, a member (#1) left out or back.
+  - pill to redraw: a key press (Enter) on one of the Result chart's pills until the chart
+    shows the change, redrawn in the browser from what the server sent with the chart: an
+    objective (WCO) hidden or shown, a member (#1) left out or back.
 --knobs-only skips the page timings.
 Prints the figures and `uptime` (the machine is shared: read them with its load).
 """
@@ -21,7 +22,6 @@ Prints the figures and `uptime` (the machine is shared: read them with its load)
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
 import subprocess
 import tempfile
@@ -40,7 +40,7 @@ from tests.browser_support import (
     wait_title,
     wait_trace,
 )
-from tests.test_e2e_browser import PLOTS, choice, knob
+from tests.test_e2e_browser import PLOTS, chart_pill, choice, knob
 
 TARGET_READY_S = 2.0
 TARGET_KNOB_S = 0.2
@@ -76,30 +76,12 @@ def press_and_wait(page, thumb, key: str, wait) -> float:
     return time.perf_counter() - t0
 
 
-HAS_TRACE = f"(n) => {PLOTS}.some(p => p.data && p.data.some(t => t.name === n))"
+WCO_SHOWN = f"() => ({PLOTS})[0].data.some(t => t.name === 'wco' && t.visible !== false)"
 # The first chart's mean curve, as text: it changes when the members change.
 MEAN_Y = (
     f"() => {{ const t = ({PLOTS})[0].data.find(t => t.name === 'mean'); "
     "return t ? JSON.stringify(Array.from(t.y)) : ''; }"
 )
-
-
-def pill(page, label: str):
-    """A pill (st.pills' button) by its label."""
-    return (
-        page.locator("[data-testid='stButtonGroup'] button")
-        .filter(has_text=re.compile("^" + re.escape(label) + "$"))
-        .first
-    )
-
-
-def click_and_wait(page, target, wait) -> float:
-    """Seconds from a click on `target` until `wait()` returns."""
-    target.scroll_into_view_if_needed()
-    t0 = time.perf_counter()
-    target.click()
-    wait()
-    return time.perf_counter() - t0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,19 +165,21 @@ def main(argv: list[str] | None = None) -> int:
                     press_and_wait(page, lam, "ArrowRight", lambda w=want: wait_trace(page, w))
                 )
                 page.wait_for_timeout(300)
-            # Pills are server reruns: an objective shown or hidden, a member left out or back.
-            # Each click toggles, so the runs alternate between two states; a probe reads what
-            # the click changes (whether a WCO curve is drawn, the mean curve's values).
+            # The chart's pills (app/plot.py Pills), pressed with the keyboard: an objective shown
+            # or hidden, a member left out or back. Each press toggles, so the runs alternate
+            # between two states; a probe reads what the press changes (whether the WCO curve
+            # is shown, the mean curve's values).
             for name, label, probe in (
-                ("Result objective pill redrawn", "wco", f"() => ({HAS_TRACE})('wco')"),
+                ("Result objective pill redrawn", "wco", WCO_SHOWN),
                 ("Result member pill redrawn", "#1", MEAN_Y),
             ):
                 for _ in range(args.runs):
                     before = page.evaluate(probe)
                     rows.setdefault(name, []).append(
-                        click_and_wait(
+                        press_and_wait(
                             page,
-                            pill(page, label),
+                            chart_pill(page, label),
+                            "Enter",
                             lambda b=before, p=probe: page.wait_for_function(
                                 f"(b) => ({p})() !== b", arg=b, polling="raf"
                             ),

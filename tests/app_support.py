@@ -139,12 +139,38 @@ def figure(at, index: int = 0) -> dict:
     return chart_args(at, index)["figure"]
 
 
+def _reported(args: dict, index: int | None = None, **pills) -> dict:
+    """The component's value as assets/plot/plot.js sends it: the knob position and the pills
+    on, those not given as the server drew them."""
+    knob = args.get("knob")
+    on = {p["name"]: list(p["chosen"]) for p in args.get("pills") or []}
+    on.update({name: list(values) for name, values in pills.items()})
+    return {"index": index if index is not None else (knob or {}).get("index"), "pills": on}
+
+
 def move_knob(at, key: str, value: str):
     """Move the knob of chart `key` to the position shown as `value`, as the browser reports
-    it (the component's value: the position's index), and rerun."""
-    knob = chart_by_key(at, key)["knob"]
-    at.session_state[key] = knob["values"].index(value)
+    it (the component's value: the position's index and the pills), and rerun."""
+    args = chart_by_key(at, key)
+    at.session_state[key] = _reported(args, args["knob"]["values"].index(value))
     return at.run()
+
+
+def set_pills(at, key: str, name: str, values: list):
+    """Click chart `key`'s pills `name` until `values` are on, as the browser reports it, and
+    rerun."""
+    at.session_state[key] = _reported(chart_by_key(at, key), **{name: values})
+    return at.run()
+
+
+def pills_on(at, key: str, name: str) -> list:
+    """The values of chart `key`'s pills `name` that are on, as the server drew them."""
+    return next(p["chosen"] for p in chart_by_key(at, key)["pills"] if p["name"] == name)
+
+
+def shown_names(fig: dict) -> set[str]:
+    """The names of the traces a figure shows (a pill that is off hides its curves' traces)."""
+    return {t["name"] for t in fig["data"] if t.get("visible", True) is not False}
 
 
 def knob_value(at, key: str) -> str:
@@ -165,12 +191,24 @@ def chart_text(at) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", " ".join(parts)))
 
 
-def framed(fig: dict, frame: dict) -> dict:
-    """A figure with a knob frame applied, as assets/plot/plot.js applies it."""
-    data = list(fig["data"])
-    for j, t in frame.get("data", {}).items():
-        data[int(j)] = t
-    return {"data": data, "layout": {**fig["layout"], **frame.get("layout", {})}}
+def framed(fig: dict, frame: dict, on: set | None = None) -> dict:
+    """A figure with a knob or pill frame applied, as assets/plot/plot.js applies it (`on`: the
+    groups the objectives pill shows, for a title in parts)."""
+    from app.plot import title_text
+
+    if isinstance(frame.get("data"), list):
+        data = list(frame["data"])
+    else:
+        data = list(fig["data"])
+        for j, t in frame.get("data", {}).items():
+            data[int(j)] = t
+    if on is not None:
+        hidden = [t.get("meta") is not None and t["meta"] not in on for t in data]
+        data = [{**t, "visible": False} if h else t for t, h in zip(data, hidden, strict=True)]
+    layout = {**fig["layout"], **frame.get("layout", {})}
+    if "title" in frame:
+        layout["title"] = {**layout.get("title", {}), "text": title_text(frame["title"], on)}
+    return {"data": data, "layout": layout}
 
 
 def trace(fig: dict, name: str) -> dict:

@@ -20,7 +20,10 @@ from tests.app_support import (
     move_knob,
     no_exceptions,
     open_page,
+    pills_on,
+    set_pills,
     share_links,
+    shown_names,
     store_finished,
     trace,
     use_temp_db,
@@ -169,7 +172,7 @@ def test_learn_lambda_slider_redraws_uwo_from_the_grid_and_writes_the_url(db):
     assert framed(default, frames[60])["layout"]["title"] == fig["layout"]["title"]
     assert at.query_params["lam"] == "3"
     assert "At λ = 3 UWO" in chart_text(at)
-    at.pills(key="learn_objectives").set_value(["wco", "uwo"]).run()
+    set_pills(at, "learn_lam", "objectives", ["wco", "uwo"])
     at.radio(key="learn_x").set_value("n").run()
     assert at.query_params["objectives"] == "wco,uwo" and at.query_params["x"] == "n"
 
@@ -181,7 +184,7 @@ def test_learn_opens_the_view_of_a_link(db):
     assert knob_value(at, "learn_lam") == "2.5"
     assert at.radio(key="learn_x").value == "√KL"
     fig = chart(at, "UWO at λ = 2.5:")
-    assert {t["name"] for t in fig["data"] if t.get("showlegend", True)} == {
+    assert {t["name"] for t in fig["data"] if t.get("showlegend", True)} & shown_names(fig) == {
         "wco",
         "uwo (lambda=2.5)",
     }
@@ -202,7 +205,8 @@ def test_learn_opens_the_view_of_a_link(db):
     move_knob(at, "learn_lam", "2.6")
     no_exceptions(at)
     at26 = chart_by_key(at, "learn_lam")["figure"]
-    assert framed(at255, knob["frames"][52]) == framed(at26, {})
+    on = {"wco", "uwo"}  # the link's objectives: the frame's title states these
+    assert framed(at255, knob["frames"][52], on) == framed(at26, {}, on)
     bad = app_test({"lam": "many"}).run()
     no_exceptions(bad)
     assert any("lam='many'" in c.value for c in bad.caption)
@@ -432,22 +436,31 @@ def test_result_lambda_and_members_recompute_from_the_stored_matrix(db, bon_run)
     got = trace(figure(at), "uwo (lambda=2)")["y"]
     assert got == pytest.approx([p["gold"] for p in want["points"]])
 
-    at.pills(key=f"r_{bon_run}_members").set_value([0, 2]).run()
+    # The members pill: every choice one click away is sent with the chart (the browser
+    # redraws it); the frame for members 0-3 is what the server draws for them.
+    key = f"r_{bon_run}_chart"
+    before = chart_by_key(at, key)
+    members = next(p for p in before["pills"] if p["name"] == "members")
+    assert set(members["frames"]) == {"1,2,3,4", "0,2,3,4", "0,1,3,4", "0,1,2,4", "0,1,2,3"}
+    set_pills(at, key, "members", [0, 1, 2, 3])
+    after = chart_by_key(at, key)
+    assert framed(before["figure"], members["frames"]["0,1,2,3"]) == framed(after["figure"], {})
+    assert after["title"] == members["frames"]["0,1,2,3"]["title"]
+    set_pills(at, key, "members", [0, 2])
     no_exceptions(at)
+    assert pills_on(at, key, "members") == [0, 2]
     (want,) = bon_curves(gold, proxy, [Objective("wco")], members=[0, 2])
     assert trace(figure(at), "wco")["y"] == pytest.approx([p["gold"] for p in want["points"]])
-    names = {t["name"] for t in figure(at)["data"]}
+    names = shown_names(figure(at))
     assert "single members (average)" in names and "single #2" not in names  # one line, a band
     at.checkbox(key=f"r_{bon_run}_each").check().run()
-    names = {t["name"] for t in figure(at)["data"]}
+    names = shown_names(figure(at))
     assert "single #1" not in names and "single #2" in names
-    at.checkbox(key=f"r_{bon_run}_singles").uncheck().run()
-    at.pills(key=f"r_{bon_run}_curves").set_value(["wco"]).run()
-    assert {t["name"] for t in figure(at)["data"]} == {
-        "wco",
-        "wco · proxy",
-        "wco · peak",
-    }
+    # The objectives pill hides curves in the browser; the title states only the shown ones.
+    set_pills(at, key, "objectives", ["wco"])
+    assert shown_names(figure(at)) == {"wco", "wco · proxy", "wco · peak"}
+    title = figure(at)["layout"]["title"]["text"]
+    assert "WCO" in title and "mean" not in title and "single" not in title
 
 
 def test_result_view_round_trips_through_the_link_and_the_share_box(db, bon_run):
@@ -456,17 +469,17 @@ def test_result_view_round_trips_through_the_link_and_the_share_box(db, bon_run)
     no_exceptions(at)
     key = f"r_{bon_run}"
     assert knob_value(at, f"{key}_chart") == "2"
-    assert at.pills(key=f"{key}_members").value == [0, 2]
+    assert pills_on(at, f"{key}_chart", "members") == [0, 2]
     assert at.radio(key=f"{key}_x").value == "√KL"
     assert not at.checkbox(key=f"{key}_proxy").value and at.checkbox(key=f"{key}_fits").value
-    names = {t["name"] for t in figure(at)["data"]}
+    names = shown_names(figure(at))
     assert "uwo (lambda=2)" in names and "mean · proxy" not in names
     link = share_links(at)[0]
     assert (
         link == f"http://localhost:8501/result?run={bon_run}&lam=2&members=0,2&x=sqrt_kl&show=fits"
     )
     move_knob(at, f"{key}_chart", "4")
-    at.pills(key=f"{key}_curves").set_value(["wco", "uwo"]).run()
+    set_pills(at, f"{key}_chart", "objectives", ["single", "wco", "uwo"])
     assert at.query_params["lam"] == "4" and at.query_params["objectives"] == "single,wco,uwo"
     assert "lam=4" in share_links(at)[0] and "objectives=single,wco,uwo" in share_links(at)[0]
     plain = app_test({"run": bon_run}).run()

@@ -148,6 +148,16 @@ def choice(page, text: str):
     raise AssertionError(f"no chart knob button {text!r}")
 
 
+def chart_pill(page, label: str):
+    """The pill (a toggle button above a chart, app/plot.py Pills) whose text is `label`."""
+    exact = re.compile("^" + re.escape(label) + "$")
+    for frame in page.frames:
+        found = frame.locator("#pills button").filter(has_text=exact)
+        if found.count():
+            return found.first
+    raise AssertionError(f"no chart pill {label!r}")
+
+
 def knob_shown(page, label: str) -> str:
     """The value the knob labelled `label` shows beside its label."""
     return knob(page, label).locator("xpath=..").locator("#value").inner_text()
@@ -243,6 +253,14 @@ def wait_chart(page, min_traces: int, timeout_s: float = 60) -> list[str]:
     return page.evaluate(TRACE_NAMES)
 
 
+def wait_until(check, what: str, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
 def trace_y(page, name: str) -> list[float]:
     find = f"{PLOT}.data.find(t => t.name === {json.dumps(name)})"
     return page.evaluate(f"() => Array.from({find}.y)")
@@ -311,6 +329,28 @@ def test_submit_watch_explore_and_share_in_a_real_browser(stack):
             assert trace_y(fresh, "mean") == mean_before
             fresh.wait_for_timeout(1000)
             fresh.screenshot(path=str(SCREENSHOTS / "result.png"))
+
+            # The chart's pills redraw in the browser: member #1 left out changes the mean at
+            # once, WCO hidden is hidden; the share link then holds them, and opens them.
+            chart_pill(page, "#1").click()
+            wait_until(lambda: trace_y(page, "mean") != mean_before, "the mean without #1")
+            mean_without = trace_y(page, "mean")
+            chart_pill(page, "wco").click()
+            wco_hidden = f"() => {PLOT}.data.find(t => t.name === 'wco').visible === false"
+            page.wait_for_function(wco_hidden)
+            page.wait_for_function(f"() => ({SHARE_LINK})().includes('objectives=')")
+            link = copied_link(page)
+            assert link == (
+                f"{server.url}/result?run={eid}&lam=0.7&members=0,2&objectives=single,mean,uwo"
+            )
+            fresh = browser.new_context(viewport=VIEWPORT).new_page()
+            fresh.goto(link)
+            fresh.get_by_role("heading", name="browser test").wait_for()
+            wait_chart(fresh, 10)
+            assert trace_y(fresh, "mean") == mean_without
+            assert fresh.evaluate(wco_hidden)
+            fresh.wait_for_timeout(500)
+            fresh.screenshot(path=str(SCREENSHOTS / "result-pills.png"))
 
             # Runs: the finished run with its duration.
             page.goto(f"{server.url}/runs")

@@ -12,6 +12,7 @@ from tests.browser_support import LEARN_CHARTS, launch, open_ready, open_tab, se
 from tests.test_e2e_browser import (
     CHROMIUM,
     SCREENSHOTS,
+    chart_pill,
     choice,
     knob,
     knob_shown,
@@ -93,6 +94,17 @@ def test_learn_steps_sentences_lambda_link_and_screenshots(tmp_path):
             assert knob_shown(fresh, "UWO λ") == "1"
             wait_title(fresh, "UWO at λ = 1:")
             assert want in page_text(fresh)
+
+            # Member #4 left out in the chart's pills: the sentence is the subset's at once (a
+            # frame sent ahead), and the address follows.
+            chart_pill(fresh, "#4").click()
+            fresh.wait_for_function(
+                "() => decodeURIComponent(location.search).includes('members=0,1,2,3')",
+                timeout=30_000,
+            )
+            assert want not in page_text(fresh) and "At λ = 1 UWO" in page_text(fresh)
+            fresh.wait_for_timeout(500)
+            fresh.screenshot(path=str(SCREENSHOTS / "learn-3-members.png"))
         finally:
             browser.close()
     for name in ("learn.png", "learn-3-lambda.png"):

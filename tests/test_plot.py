@@ -1,4 +1,4 @@
-"""app/plot.py: the words it turns into HTML, the knob frames it sends to the browser."""
+"""app/plot.py: the words it turns into HTML, the knob and pill frames it sends to the browser."""
 
 from __future__ import annotations
 
@@ -37,6 +37,34 @@ def test_a_knob_needs_a_frame_slot_for_every_value():
         plot.Knob("n", ["1", "2"], 0, [{}]).as_arg()
     with pytest.raises(ValueError, match="index 2"):
         plot.Knob("n", ["1", "2"], 2).as_arg()
+
+
+def test_a_show_pill_hides_its_curves_and_the_title_states_the_shown_ones():
+    from app import charts
+    from app.describe import takeaway, takeaway_parts
+    from tests.app_support import example
+
+    curves = [c for c in example()[0]["curves"] if c["objective"] in ("mean", "wco", "uwo")]
+    title = plot.title_arg(*takeaway_parts(curves))
+    assert plot.title_text(title) == takeaway(curves)  # the parts make the whole title
+    pills = [plot.Pills("objectives", "curves", ["mean", "wco", "uwo"], ["wco"])]
+    got = plot.figure_json(charts.curves_figure(curves), pills, title)
+    shown = {t["name"] for t in got["data"] if t.get("visible", True)}
+    assert shown == {"wco", "wco · proxy", "wco · peak"}
+    assert got["layout"]["title"]["text"] == takeaway(
+        [c for c in curves if c["objective"] == "wco"]
+    )
+    assert plot.title_text(title, set()) == ""
+
+
+def test_pills_are_checked_and_a_subset_has_one_key():
+    assert plot.subset_key([3, 0, 2]) == "0,2,3"
+    arg = plot.Pills("members", "members", [0, 1, 2], [2, 0], kind="frames").as_arg()
+    assert arg["chosen"] == [0, 2] and arg["labels"] == ["0", "1", "2"]
+    with pytest.raises(ValueError, match="pills 'members'"):
+        plot.Pills("members", "members", [0, 1], [5]).as_arg()
+    with pytest.raises(ValueError, match="kind 'hide'"):
+        plot.Pills("members", "members", [0, 1], [0], kind="hide").as_arg()
 
 
 def version(js_file: Path) -> str:

@@ -6,7 +6,7 @@ from app/lessons.py; step 3's view (lam, members, objectives, x, show) is in the
 import streamlit as st
 
 from app import access, charts, lessons, plot, store
-from app.describe import config_differences, gold_units, takeaway
+from app.describe import config_differences, gold_units, takeaway, takeaway_parts
 from app.nav import PAGES
 from app.result_panel import render_result, seed_widgets
 from app.view_state import OBJECTIVES, View, merged_query, read_view
@@ -96,8 +96,8 @@ def one_proxy() -> None:
     curve = noisy.curve("single", member=0)
     ns = bon_ns(noisy.arrays["gold"].shape[1])
     values, frames = one_proxy_frames(NOISY)
-    at = st.session_state.get(f"{KEY}_n")
-    i = at if isinstance(at, int) and 0 <= at < len(ns) else len(ns) - 1
+    at, _ = plot.state(f"{KEY}_n", len(ns))
+    i = at if at is not None else len(ns) - 1
     title = takeaway([curve], "One proxy (member #0): ")
     fig = charts.n_marker(charts.curves_figure([curve], "n", show_fits=False, title=title), ns[i])
     f = frames[i]
@@ -158,8 +158,8 @@ def world_frames() -> list[dict]:
 @st.fragment
 def shared_errors() -> None:
     frames = world_frames()
-    at = st.session_state.get(f"{KEY}_unshared")
-    i = at if isinstance(at, int) and 0 <= at < len(UNSHARED) else 0
+    at, _ = plot.state(f"{KEY}_unshared", len(UNSHARED))
+    i = at if at is not None else 0
     left, right = st.columns(2)
     with left:
         fig, f = errors_chart(SHARED)
@@ -199,8 +199,6 @@ show = link.show if link.show is not None else DEFAULT_SHOW
 START_LAM = float(min(link.lam if link.lam is not None else STORED_LAM, 5.0))
 seed_widgets(
     {
-        f"{KEY}_members": list(link.members or range(K)),
-        f"{KEY}_objectives": list(link.objectives or DEFAULT_OBJECTIVES),
         f"{KEY}_x": next((k for k, v in X_LABELS.items() if v == link.x), "KL"),
         f"{KEY}_proxy": "proxy" in show,
         f"{KEY}_band": "band" in show,
@@ -210,47 +208,74 @@ seed_widgets(
 
 LAM_GRID = [round(0.05 * i, 9) for i in range(101)]  # the shipped grid (app/make_example.py)
 LAM_KNOB = "UWO λ"
+OBJECTIVE_LABELS = ["single members", "mean", "wco", "uwo"]
 
 
 def lam_index(lam: float) -> int:
     return min(range(len(LAM_GRID)), key=lambda i: abs(LAM_GRID[i] - lam))
 
 
-def objectives_figure(shown: list[dict], x: str, proxy: bool, band: bool, lam: float):
-    return charts.curves_figure(
-        shown, x, show_proxy=proxy, show_band=band, title=takeaway(shown, f"UWO at λ = {lam:g}: ")
-    )
+def lead(lam: float) -> str:
+    return f"UWO at λ = {lam:g}: "
 
 
-def uwo_frames(curves: dict, uwo_at, picked: tuple, x: str, proxy: bool, band: bool) -> list:
+def step_curves(members: tuple, lam: float) -> dict:
+    """Step 3's curves over these members at λ: {"single" (their group), "mean", "wco", "uwo"};
+    the shipped ones for all members, else recomputed from the shipped matrix (cached for every
+    later visitor)."""
+    if len(members) == K and all(noisy.uwo_at(a) is not None for a in (lam, 0.0, 5.0)):
+        mean, wco, uwo = noisy.curve("mean"), noisy.curve("wco"), noisy.uwo_at(lam)
+    else:
+        got = store.bon_curves_for(
+            store.example_key(NOISY), float(lam), members, noisy.result["curves"], noisy.arrays
+        )
+        by_objective = {c["objective"]: c for c in got if c["objective"] != "single"}
+        mean, wco, uwo = by_objective["mean"], by_objective["wco"], by_objective["uwo"]
+    return {"single": lessons.singles_group(noisy, list(members)), "mean": mean, "wco": wco,
+            "uwo": uwo}  # fmt: skip
+
+
+def sentence(curves: dict, lam: float) -> str:
+    c = curves
+    return plot.md("**" + lessons.objective_sentence(c["single"], c["mean"], c["wco"], c["uwo"],
+                                                     lam) + "**")  # fmt: skip
+
+
+def objectives_figure(curves: dict, x: str, proxy: bool, band: bool):
+    """Every objective's curve (the objectives pill shows or hides them in the browser)."""
+    drawn = [curves[o] for o in OBJECTIVES]
+    return charts.curves_figure(drawn, x, show_proxy=proxy, show_band=band)
+
+
+def title_of(curves: dict, lam: float) -> dict:
+    return plot.title_arg(*takeaway_parts([curves[o] for o in OBJECTIVES], lead(lam)))
+
+
+def uwo_frames(curves: dict, uwo_at, x: str, proxy: bool, band: bool) -> list:
     """Step 3 at every λ of the grid whose UWO curve `uwo_at(λ)` has (None: the server computes
     it when the knob gets there): UWO's traces (the figure's last), the title and the sentence
     under the chart. `curves`: the single members' group, mean and WCO of these members."""
-    singles, mean, wco = curves["single"], curves["mean"], curves["wco"]
-    others = [curves[o] for o in OBJECTIVES if o in picked and o != "uwo"]
-    full = len(objectives_figure(others, x, proxy, band, 0.0).data)
+    others = [curves[o] for o in OBJECTIVES if o != "uwo"]
+    full = len(charts.curves_figure(others, x, show_proxy=proxy, show_band=band).data)
     frames: list[dict | None] = []
     for lam in LAM_GRID:
         uwo = uwo_at(lam)
         if uwo is None:
             frames.append(None)
             continue
-        shown = [*others, *([uwo] if "uwo" in picked else [])]
-        title = takeaway(shown, f"UWO at λ = {lam:g}: ")
-        tail = charts.curves_figure(
-            [uwo] if "uwo" in picked else [], x, show_proxy=proxy, show_band=band, title=title
-        )
-        below = plot.md("**" + lessons.objective_sentence(singles, mean, wco, uwo, lam) + "**")
-        frames.append(plot.frame(tail, at=full, layout=("title",), below=below))
+        at_lam = {**curves, "uwo": uwo}
+        tail = charts.curves_figure([uwo], x, show_proxy=proxy, show_band=band)
+        below = sentence(at_lam, lam)
+        frames.append(plot.frame(tail, at=full, title=title_of(at_lam, lam), below=below))
     return frames
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def lam_frames(picked: tuple, x: str, proxy: bool, band: bool) -> list[dict]:
+def lam_frames(x: str, proxy: bool, band: bool) -> list[dict]:
     """uwo_frames of all members from the shipped grid (about 0.5 s, once per view)."""
     curves = {"single": lessons.singles_group(noisy, list(range(K))),
               "mean": noisy.curve("mean"), "wco": noisy.curve("wco")}  # fmt: skip
-    return uwo_frames(curves, noisy.uwo_at, picked, x, proxy, band)
+    return uwo_frames(curves, noisy.uwo_at, x, proxy, band)
 
 
 def subset_frames(members: tuple, lam: float, moved: bool, curves: dict, *view) -> list:
@@ -261,61 +286,69 @@ def subset_frames(members: tuple, lam: float, moved: bool, curves: dict, *view) 
     return uwo_frames(curves, lambda a: store.cached_curve(key, "uwo", a, members), *view)
 
 
+def member_frames(members: tuple, lam: float, *view) -> dict:
+    """The members pill's frames: each choice one click away (a member left out or added back)
+    at this λ, the whole figure with its title and sentence (recomputed ones: about 35 ms of one
+    core each, once per server)."""
+    frames = {}
+    for m in range(K):
+        subset = tuple(sorted(set(members) ^ {m}))
+        if subset:
+            curves = step_curves(subset, lam)
+            frames[plot.subset_key(subset)] = plot.frame(
+                objectives_figure(curves, *view), whole=True, title=title_of(curves, lam),
+                below=sentence(curves, lam),
+            )  # fmt: skip
+    return frames
+
+
 @st.fragment
 def conservative() -> None:
     chart, controls = st.columns([3, 1])
     with controls:
-        picked = st.pills(
-            "curves", list(OBJECTIVES), selection_mode="multi", key=f"{KEY}_objectives"
-        )
-        members = st.pills(
-            "ensemble members",
-            list(range(K)),
-            selection_mode="multi",
-            format_func=lambda m: f"#{m}",
-            key=f"{KEY}_members",
-            help="All members: every λ read from the shipped grid, redrawn in the browser. A "
-            "subset: each λ computed here (the next ones ahead, as you move λ).",
-        ) or list(range(K))
         x = st.radio("x axis", list(X_LABELS), horizontal=True, key=f"{KEY}_x")
         proxy = st.checkbox("proxy (dashed)", key=f"{KEY}_proxy")
         band = st.checkbox("band of the single members", key=f"{KEY}_band")
-    at = st.session_state.get(f"{KEY}_lam")
-    i = at if isinstance(at, int) and 0 <= at < len(LAM_GRID) else lam_index(START_LAM)
+    at, on = plot.state(f"{KEY}_lam", len(LAM_GRID))
+    i = at if at is not None else lam_index(START_LAM)
     lam = LAM_GRID[i]
-    members = sorted(members)
-    every = len(members) == K and all(noisy.uwo_at(a) is not None for a in (lam, 0.0, 5.0))
-    if every:
-        mean, wco, uwo = noisy.curve("mean"), noisy.curve("wco"), noisy.uwo_at(lam)
-    else:  # recomputed from the shipped matrix, cached for every later visitor
-        got = store.bon_curves_for(
-            store.example_key(NOISY), float(lam), tuple(members), noisy.result["curves"],
-            noisy.arrays,
-        )  # fmt: skip
-        by_objective = {c["objective"]: c for c in got if c["objective"] != "single"}
-        mean, wco, uwo = by_objective["mean"], by_objective["wco"], by_objective["uwo"]
-    singles = lessons.singles_group(noisy, members)
-    by_name = {"single": singles, "mean": mean, "wco": wco, "uwo": uwo}
-    shown = [by_name[o] for o in OBJECTIVES if o in picked]
-    view = (tuple(picked), X_LABELS[x], proxy, band)
-    if every:
+    picked = on.get("objectives", link.objectives or DEFAULT_OBJECTIVES)
+    picked = tuple(o for o in OBJECTIVES if o in picked)
+    members = tuple(sorted(m for m in on.get("members") or link.members or range(K) if 0 <= m < K))
+    members = members or tuple(range(K))
+    curves = step_curves(members, lam)
+    view = (X_LABELS[x], proxy, band)
+    if len(members) == K:
         frames = lam_frames(*view)
     else:
-        curves = {"single": singles, "mean": mean, "wco": wco}
-        frames = subset_frames(tuple(members), lam, isinstance(at, int), curves, *view)
-    sentence = plot.md("**" + lessons.objective_sentence(singles, mean, wco, uwo, lam) + "**")
+        others = {o: curves[o] for o in ("single", "mean", "wco")}
+        frames = subset_frames(members, lam, at is not None, others, *view)
+    title = title_of(curves, lam)
+    fig = objectives_figure(curves, *view)
+    fig.update_layout(title=plot.title_text(title, set(picked)))
+    pills = [
+        plot.Pills("objectives", "curves", list(OBJECTIVES), list(picked), OBJECTIVE_LABELS),
+        plot.Pills("members", "ensemble members", list(range(K)), list(members),
+                   [f"#{m}" for m in range(K)], kind="frames",
+                   frames=member_frames(members, lam, *view),
+                   help="All members: every λ read from the shipped grid, redrawn in the "
+                   "browser. A subset: each λ computed here (the next ones ahead, as you move "
+                   "λ)."),
+    ]  # fmt: skip
     with chart:
         plot.show(
-            objectives_figure(shown, X_LABELS[x], proxy, band, lam),
+            fig,
             key=f"{KEY}_lam",
             knob=plot.Knob(LAM_KNOB, [f"{a:g}" for a in LAM_GRID], i, frames),
-            below=sentence,
+            pills=pills,
+            title=title,
+            below=sentence(curves, lam),
         )
-    toggles = frozenset(t for t, on in (("proxy", proxy), ("band", band)) if on)
+    toggles = frozenset(t for t, flag in (("proxy", proxy), ("band", band)) if flag)
     view = View(
         lam=None if abs(lam - STORED_LAM) < 1e-9 else float(lam),
-        members=None if len(members) == K else tuple(members),
-        objectives=None if tuple(picked) == DEFAULT_OBJECTIVES else tuple(picked),
+        members=None if len(members) == K else members,
+        objectives=None if picked == DEFAULT_OBJECTIVES else picked,
         x=None if X_LABELS[x] == "kl" else X_LABELS[x],
         show=None if toggles == DEFAULT_SHOW else toggles,
     )
