@@ -73,12 +73,24 @@ def _reuse(cached: list[bool], noun: str, verb: str) -> tuple[str, bool]:
 def stage_costs(cfg: ExperimentConfig, plan: dict, workers: int = 1) -> list[StageCost]:
     """The stages of `cfg` with rough seconds. `plan` (experiment.plan_run): {"sft": bool,
     "prefs": bool, "proxies": [bool] * K, "samples": bool, "scores": [bool] * K,
-    "ppo_norm": [bool] * K} (True: cached); `workers`: pieces that run side by side."""
+    "ppo_norm": [bool] * K, and optionally "member_prefs", "member_sft": [bool] for the members
+    an "independent" or "pretrain" ensemble still trains} (True: cached); `workers`: pieces that
+    run side by side."""
     r, load, out = RATES, RATES["load"], []
-    if plan["sft"]:
-        out.append(StageCost("sft", "initial policy: reused", True, load))
+    own_sft = plan.get("member_sft", [])  # a "pretrain" ensemble's members' own SFT runs
+    own = ""
+    if own_sft:
+        todo = own_sft.count(False)
+        own = f"; {_reuse(own_sft, 'members’ own SFT runs', 'train')[0]}"
+        own += " (not estimated)" if todo else ""
+    if plan["sft"] and not own_sft.count(False):
+        seconds = load * (1 + len(own_sft))
+        out.append(StageCost("sft", f"initial policy: reused{own}", True, seconds))
+    elif plan["sft"]:  # a member's own SFT run: trained once, minutes (not estimated)
+        out.append(StageCost("sft", f"initial policy: reused{own}", False, math.nan))
     else:  # a changed SFT config: trained once, minutes (not estimated)
-        out.append(StageCost("sft", "initial policy: to train (not estimated)", False, math.nan))
+        what = f"initial policy: to train (not estimated){own}"
+        out.append(StageCost("sft", what, False, math.nan))
     pairs = cfg.preferences.pairs + cfg.preferences.eval_pairs
     what = f"{pairs:,} preference pairs: " + ("reused" if plan["prefs"] else "to sample and label")
     out.append(
@@ -88,7 +100,14 @@ def stage_costs(cfg: ExperimentConfig, plan: dict, workers: int = 1) -> list[Sta
         what, done = _reuse(plan["proxies"], "proxies", "train")
         each = cfg.preferences.pairs * cfg.reward_models.epochs * r["proxy_pair_epoch"]
         rounds = _rounds(plan["proxies"].count(False), workers)
-        out.append(StageCost("proxies", what, done, rounds * each + len(plan["proxies"]) * load))
+        seconds = rounds * each + len(plan["proxies"]) * load
+        # An "independent" ensemble's members sample and label their own pairs first (in this
+        # stage, side by side like their training).
+        own = plan.get("member_prefs", [])
+        if own.count(False):
+            what += f"; {own.count(False)} of them first sample and label their own {pairs:,} pairs"
+            seconds += _rounds(own.count(False), workers) * pairs * r["prefs_pair"]
+        out.append(StageCost("proxies", what, done, seconds))
     P, N = cfg.bon.num_prompts, cfg.bon.samples
     if cfg.method == "bon":
         what = f"{P} x {N:,} answers: " + ("reused" if plan["samples"] else "to sample")

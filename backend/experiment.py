@@ -117,7 +117,9 @@ class Runner(RunContext):
         """What of this run the cache holds already (True) or must be computed (False), from
         the keys the stages use; nothing is loaded or trained. {"sft": bool, "prefs": bool,
         "proxies", "scores", "ppo_norm": [bool] * K (only the ones the method uses), "samples":
-        bool}. Not counted: an "independent" member's own pairs, a "pretrain" member's SFT run."""
+        bool, "member_prefs": [bool] (an "independent" ensemble's members 1.. whose own pairs a
+        member to train needs), "member_sft": [bool] (likewise a "pretrain" member's own SFT
+        run)}."""
         cfg, cache, world = self.cfg, self.cache, self.world
         K = cfg.reward_models.members
         uses_proxies = cfg.method != "dpo" or cfg.dpo.score_proxies
@@ -138,6 +140,15 @@ class Runner(RunContext):
             data_key = self.member_data_key(i, sft_key, prefs_key)
             keys.append(None if backbone is None else self.member_key(i, data_key, backbone))
         plan["proxies"] = [k is not None and cache.has("proxy", k) for k in keys]
+        # What a member still to train needs beyond the shared pairs and initial policy.
+        todo = [i for i, done in enumerate(plan["proxies"]) if i > 0 and not done]
+        diversity = cfg.reward_models.diversity
+        plan["member_prefs"] = [
+            cache.has("prefs", self.preferences_key(sft_key, member=i))
+            for i in (todo if diversity == "independent" else [])
+        ]
+        pretrain = todo if diversity == "pretrain" else []
+        plan["member_sft"] = [world.has_member_backbone(cfg, i, cache) for i in pretrain]
         samples_key = self.samples_key(sft_key)
         plan["samples"] = cache.has("samples", samples_key)
         plan["scores"] = [k is not None and cache.has("scores", self.scores_key(k, samples_key))

@@ -64,6 +64,29 @@ def test_the_estimate_knows_what_the_cache_holds_and_trains_nothing(tmp_path):
     assert files(tmp_path / "cache") == before  # the estimate built nothing
 
 
+def test_the_estimate_counts_what_independent_and_pretrain_members_add(tmp_path):
+    from backend.estimate import RATES
+
+    cache = ArtifactCache(tmp_path / "cache")
+    cfg = tiny_config()  # 2 members
+    plain = {c.stage: c for c in plan_run(cfg, cache)}
+    own = {c.stage: c for c in plan_run(cfg.replace(**{"reward_models.diversity": "independent"}),
+                                        cache)}  # fmt: skip
+    pairs = cfg.preferences.pairs + cfg.preferences.eval_pairs
+    assert own["proxies"].what == (
+        f"2 of 2 proxies to train; 1 of them first sample and label their own {pairs:,} pairs"
+    )
+    extra = own["proxies"].seconds - plain["proxies"].seconds
+    assert extra == pytest.approx(pairs * RATES["prefs_pair"])
+    pretrain = cfg.replace(**{"reward_models.diversity": "pretrain"})
+    shipped = {c.stage: c for c in plan_run(pretrain, cache)}  # SFT seeds 1-7 ship
+    assert shipped["sft"].reused and "1 members’ own SFT runs: reused" in shipped["sft"].what
+    nine = {c.stage: c for c in plan_run(pretrain.replace(**{"reward_models.members": 9}), cache)}
+    assert "1 of 8 members’ own SFT runs to train" in nine["sft"].what
+    assert not nine["sft"].reused and math.isnan(nine["sft"].seconds)  # minutes, not estimated
+    assert not (tmp_path / "cache").exists() or not files(tmp_path / "cache")  # nothing built
+
+
 def test_preset_estimates_are_minutes_not_hours():
     cached = {"sft": True, "prefs": False, "samples": False}
     for name in ("toy-bon", "toy-ppo", "toy-dpo"):

@@ -129,6 +129,10 @@ class World(ABC):
         """The key `member_backbone` would return, without loading or training (None: unknown)."""
         return None
 
+    def has_member_backbone(self, cfg: ExperimentConfig, member: int, cache: ArtifactCache) -> bool:
+        """Whether `member_backbone` would load (True) rather than train; nothing is loaded."""
+        return False
+
     def proxy_key_parts(self) -> tuple:
         """What a proxy depends on beyond the preference data and RewardModelConfig, for its
         cache key (nothing for worlds whose proxies come from the initial policy)."""

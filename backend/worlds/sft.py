@@ -73,6 +73,9 @@ class SftWorld(World):
     def member_backbone_key(self, cfg: ExperimentConfig, member: int) -> str:
         return self.initial_policy_key(_member_config(cfg, member))
 
+    def has_member_backbone(self, cfg: ExperimentConfig, member: int, cache: ArtifactCache) -> bool:
+        return self.has_initial_policy(_member_config(cfg, member), cache)
+
     def proxy_key_parts(self) -> tuple:
         return (("proxy", PROXY_VERSION),)
 
