@@ -218,6 +218,32 @@ def test_learn_free_play_opens_the_full_result_panel(db):
     move_knob(at, "example_toy-bon_chart", "1")
     no_exceptions(at)
     assert trace(chart(at, "Share of the gain up to the peak (★) lost by n"), "uwo (lambda=1)")
+    assert at.query_params["step"] == "free" and at.query_params["lam"] == "1"  # a link opens it
+    again = app_test(dict(at.query_params)).run()
+    no_exceptions(again)
+    assert (
+        again.header[0].value == "Free play" and knob_value(again, "example_toy-bon_chart") == "1"
+    )
+
+
+def test_learn_step_and_n_round_trip_through_the_address(db):
+    at = app_test().run()
+    assert "step" not in at.query_params and "n" not in at.query_params  # the plain address
+    move_knob(at, "learn_n", "16")
+    assert at.query_params["n"] == "16"
+    again = app_test(dict(at.query_params)).run()
+    no_exceptions(again)
+    assert again.header[0].value.startswith("1 · One proxy")
+    assert knob_value(again, "learn_n") == "16"
+    at = open_step(at, "4 · Label noise")
+    assert at.query_params["step"] == "4"
+    opened = app_test({"step": "4"}).run()
+    assert opened.header[0].value.startswith("4 ·")
+    bad = app_test({"step": "9", "n": "17"}).run()
+    no_exceptions(bad)
+    assert bad.header[0].value.startswith("1 ·") and knob_value(bad, "learn_n") == "4,096"
+    words = " ".join(c.value for c in bad.caption)
+    assert "step='9'" in words and "n='17'" in words
 
 
 def test_learn_preset_run_it_submits_and_opens_the_run(db):
@@ -647,9 +673,11 @@ def test_compare_overlays_runs(db, bon_run, ppo_output):
     assert share_links(at)[0].endswith(f"/compare?compare={bon_run},{other},{ppo}")
     at.radio(key="compare_metric").set_value("proxy").run()
     assert figure(at)["data"][0]["y"] != fig["data"][0]["y"]
-    differs = at.dataframe[0].value
-    assert "preferences.label_noise" in differs.index and "method" in differs.index
-    numbers = html_tables(at)[0]  # in words, as on the Result page
+    differs, numbers = html_tables(at)  # as HTML, as the headline numbers
+    assert {"preferences.label_noise", "method"} <= set(differs["setting"])
+    noise = differs[differs["setting"] == "preferences.label_noise"].iloc[0]
+    assert sorted(noise[1:]) == [0.0, 0.25, 0.25]  # one value per run
+    # The numbers in words, as on the Result page.
     assert {"run", "seed", "curve", "peak gold", "peak gain lost by the end (%)"} <= set(numbers)
     wco = numbers[(numbers["run"] == "example run") & (numbers["curve"] == "wco")]
     stored = result["summary"]["wco"]["overoptimization"]

@@ -1,7 +1,8 @@
 """Learn: a guided walk through overoptimization on real runs shipped with the app
 (assets/examples/), one chart and one computed sentence per step, then free play. Each step is a
 fragment: its knobs rerun that step only, from precomputed curves. The words and numbers come
-from app/lessons.py; step 3's view (lam, members, objectives, x, show) is in the address."""
+from app/lessons.py. The address holds the open step (`step`), step 1's n (`n`) and the view of
+step 3 or free play (lam, members, objectives, x, show), so a link opens what is on screen."""
 
 import streamlit as st
 
@@ -97,7 +98,7 @@ def one_proxy() -> None:
     ns = bon_ns(noisy.arrays["gold"].shape[1])
     values, frames = one_proxy_frames(NOISY)
     at, _ = plot.state(f"{KEY}_n", len(ns))
-    i = at if at is not None else len(ns) - 1
+    i = at if at is not None else link_n(ns)
     title = takeaway([curve], "One proxy (member #0): ")
     fig = charts.n_marker(charts.curves_figure([curve], "n", show_fits=False, title=title), ns[i])
     f = frames[i]
@@ -108,6 +109,19 @@ def one_proxy() -> None:
         side=f["side"],
         below=f["below"],
     )
+    query = {k: v for k, v in st.query_params.to_dict().items() if k != "n"}
+    write_query(query if i == len(ns) - 1 else {**query, "n": str(ns[i])})
+
+
+def link_n(ns: list[int]) -> int:
+    """Step 1's n from the address (`n`: one of the n values, else the largest), as an index."""
+    asked = st.query_params.get("n")
+    if asked is None:
+        return len(ns) - 1
+    if asked.isdigit() and int(asked) in ns:
+        return ns.index(int(asked))
+    st.caption(f"This link's n={asked!r} is not one of {', '.join(map(str, ns))}; n = {ns[-1]:,}.")
+    return len(ns) - 1
 
 
 # ---- 2. why: shared errors ---------------------------------------------------------------------
@@ -352,9 +366,7 @@ def conservative() -> None:
         x=None if X_LABELS[x] == "kl" else X_LABELS[x],
         show=None if toggles == DEFAULT_SHOW else toggles,
     )
-    query = merged_query(st.query_params.to_dict(), view)
-    if query != st.query_params.to_dict():
-        st.query_params.from_dict(query)
+    write_query(merged_query(st.query_params.to_dict(), view))
 
 
 # ---- 4. label noise ----------------------------------------------------------------------------
@@ -428,15 +440,22 @@ def free_play() -> None:
     st.header("Free play")
     st.markdown(
         f"The full result panel of {NOISY}: every knob, the answer explorer, the numbers, "
-        "downloads (this panel's knobs are not written into the address; step 3's are)."
+        "downloads; the chart's view is written into the address, as on a Result page."
     )
-    render_result(
+    view = render_result(
         noisy.result,
         noisy.arrays,
         key=store.example_key(NOISY),
         title="Goodhart Lab example",
         first_tab="Answers",
+        link=link,
     )
+    write_query(merged_query(st.query_params.to_dict(), view))
+
+
+def write_query(query: dict) -> None:
+    if query != st.query_params.to_dict():
+        st.query_params.from_dict(query)
 
 
 STEPS = {
@@ -454,15 +473,27 @@ def next_step(name: str) -> None:
     st.session_state[f"{KEY}_step"] = NAMES[NAMES.index(name) + 1]
 
 
-# Step 3's view in the link opens step 3. Only the open step is computed and drawn.
-opens = (
-    NAMES[2]
-    if any(getattr(link, k) is not None for k in ("lam", "members", "objectives", "x", "show"))
-    else NAMES[0]
+# The open step is in the address (`step`: 1-5 or free); a link with a view but no step (older
+# links) opens step 3. Only the open step is computed and drawn.
+STEP_IDS = dict(zip(["1", "2", "3", "4", "5", "free"], NAMES, strict=True))
+asked = st.query_params.get("step")
+if asked is not None and asked not in STEP_IDS:
+    st.caption(f"This link's step={asked!r} is not one of {', '.join(STEP_IDS)}; step 1 opens.")
+has_view = any(getattr(link, k) is not None for k in ("lam", "members", "objectives", "x", "show"))
+# The step the session opened on: a default that changed would make the tabs a new widget.
+opens = st.session_state.setdefault(
+    f"{KEY}_opens", STEP_IDS.get(asked or "", NAMES[2] if has_view else NAMES[0])
 )
 tabs = st.tabs(NAMES, key=f"{KEY}_step", on_change="rerun", default=opens)
 for name, tab in zip(NAMES, tabs, strict=True):
     if tab.open:
+        query = st.query_params.to_dict()
+        step = next(i for i, n in STEP_IDS.items() if n == name)
+        if step == "1" and set(query) <= {"step", "n"}:  # the plain address opens step 1
+            query.pop("step", None)
+        else:
+            query["step"] = step
+        write_query(query)
         with tab:
             STEPS[name]()
             if name != NAMES[-1]:
