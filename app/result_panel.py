@@ -19,9 +19,8 @@ from app.describe import (
 from app.escape import md
 from app.tables import (
     CONVENTIONS,
-    TABLE_CSS,
     fits_words,
-    html_table,
+    html_block,
     members_words,
     method_of,
     result_json,
@@ -282,7 +281,7 @@ def numbers(result: dict, view: dict) -> None:
     )
     table = summary_words(summary, SINGLE_GROUP)
     lost = ("peak gain lost by the end (%)",)
-    st.html(TABLE_CSS + html_table(table, decimals=3, percent=lost))
+    st.html(html_block(table, decimals=3, percent=lost))
     fits = fits_words(view["curves"])
     if not fits.empty:
         which = "at the λ and members chosen above" if changed else "as run"
@@ -291,7 +290,7 @@ def numbers(result: dict, view: dict) -> None:
             "R(d) = d(α − βd), RL R(d) = d(α − β log d); least squares without intercept, "
             "± the OLS standard error, R² = 1 − SS_res/SS_tot about the mean"
         )
-        st.html(TABLE_CSS + html_table(fits, decimals=4))
+        st.html(html_block(fits, decimals=4))
 
 
 def dpo_epochs(result: dict, key: str) -> None:

@@ -210,7 +210,8 @@ TABLE_CSS = (
     ".gl-table th,.gl-table td{border-bottom:1px solid rgba(49,51,63,0.1);padding:0.3rem 0.6rem}"
     ".gl-table thead th{color:rgba(49,51,63,0.6);font-weight:600;vertical-align:bottom}"
     ".gl-table td,.gl-table thead th{text-align:right;font-variant-numeric:tabular-nums}"
-    ".gl-table tbody th,.gl-table .text{text-align:left}</style>"
+    ".gl-table tbody th,.gl-table .text{text-align:left}"
+    ".gl-wide{overflow-x:auto}.gl-wide .gl-table{white-space:nowrap}</style>"
 )
 
 
@@ -227,6 +228,15 @@ def _cell(value, decimals: int, percent: bool) -> tuple[str, bool]:
         return f"{int(value):,}", True
     text = f"{float(value):.{decimals}f}"
     return (text[1:] if float(text) == 0 and text.startswith("-") else text), True
+
+
+def html_block(
+    df: pd.DataFrame, decimals: int = 3, percent: tuple[str, ...] = (), wide: bool = False
+) -> str:
+    """html_table with its style, for st.html; `wide` (one column per run, say) scrolls
+    sideways inside the page instead of squeezing its cells."""
+    table = html_table(df, decimals, percent)
+    return TABLE_CSS + (f'<div class="gl-wide">{table}</div>' if wide else table)
 
 
 def html_table(df: pd.DataFrame, decimals: int = 3, percent: tuple[str, ...] = ()) -> str:

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 
 from backend.estimate import duration_text, time_left
 
+TIME_HELP = "how long it took; while running, elapsed and about how long is left"
+
 
 def _seconds_between(start: str | None, end: str | None = None) -> float | None:
     if not start:

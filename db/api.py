@@ -111,7 +111,8 @@ LIST_COLUMNS = (
 )
 
 
-def _row_dict(row) -> dict:
+def row_dict(row) -> dict:
+    """A row as a dict, its times as ISO strings (what app/timing.py reads)."""
     d = dict(row._mapping)
     for k in ("created_at", "started_at", "finished_at", "heartbeat_at"):
         if k in d:
@@ -124,7 +125,7 @@ def list_experiments(limit: int = 200) -> list[dict]:
     progress, stage, error, config, summary (no curves: see get_experiment)."""
     with reading() as conn:
         rows = conn.execute(select(*LIST_COLUMNS).order_by(E.created_at.desc()).limit(limit))
-        return [_row_dict(r) for r in rows]
+        return [row_dict(r) for r in rows]
 
 
 def find_done(cfg: ExperimentConfig | dict) -> str | None:
@@ -166,7 +167,7 @@ def get_experiment(eid: str) -> dict | None:
         row = conn.execute(select(E).where(E.id == eid)).one_or_none()
         if row is None:
             return None
-        out = _row_dict(row)
+        out = row_dict(row)
         meta = out.pop("result_meta")
         out["result"] = load_result(conn, eid, row) if row.status == "done" and meta else None
     return out

@@ -82,12 +82,15 @@ def submit_suite(specs: list[Spec]) -> dict[str, str]:
 
 
 def status(runs: dict[str, str]) -> dict[str, dict]:
-    """{spec key: {id, status, progress, stage, error}} of a reproduction's runs (a run that was
-    deleted has status "missing")."""
+    """{spec key: {id, status, progress, stage, error, created_at, started_at, finished_at}} of
+    a reproduction's runs (a run that was deleted has status "missing")."""
+    cols = (E.id, E.status, E.progress, E.stage, E.error, E.created_at, E.started_at,
+            E.finished_at)  # fmt: skip
     with reading() as conn:
-        q = select(E.id, E.status, E.progress, E.stage, E.error).where(E.id.in_(runs.values()))
-        rows = {r.id: r._asdict() for r in conn.execute(q)}
-    missing = {"status": "missing", "progress": 0.0, "stage": "", "error": None}
+        q = select(*cols).where(E.id.in_(runs.values()))
+        rows = {r.id: api.row_dict(r) for r in conn.execute(q)}
+    missing = {"status": "missing", "progress": 0.0, "stage": "", "error": None,
+               "created_at": None, "started_at": None, "finished_at": None}  # fmt: skip
     return {key: rows.get(eid) or {"id": eid, **missing} for key, eid in runs.items()}
 
 

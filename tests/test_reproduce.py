@@ -390,6 +390,8 @@ def test_page_button_runs_a_new_reproduction_through_a_real_worker(tmp_path, mon
     rows = api.list_experiments()
     assert len(rows) == len(plan(1, "tiny")) and {r["status"] for r in rows} == {"queued"}
     assert "0 of 12 experiments done" in at.get("progress")[0].proto.text
+    (runs,) = [d.value for d in at.dataframe if "time" in d.value.columns]
+    assert all(t.startswith("waiting") for t in runs["time"])  # queued: how long so far
     worker = WorkerProcess(url, job_env(data), tmp_path / "worker.log")
     try:
         wait_for(
@@ -425,8 +427,10 @@ def test_status_of_runs_names_missing_ones(tiny_suite, monkeypatch):
     key, eid = next(iter(runs.items()))
     got = status({key: eid, "gone": "abcdefghijkm"})
     assert got[key]["status"] == "done" and got[key]["progress"] == 1.0
+    assert got[key]["started_at"] < got[key]["finished_at"]  # ISO times: the table's durations
     assert got["gone"] == {
-        "id": "abcdefghijkm", "status": "missing", "progress": 0.0, "stage": "", "error": None
+        "id": "abcdefghijkm", "status": "missing", "progress": 0.0, "stage": "", "error": None,
+        "created_at": None, "started_at": None, "finished_at": None,
     }  # fmt: skip
 
 

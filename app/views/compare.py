@@ -9,7 +9,7 @@ from app.describe import SINGLE_GROUP, config_differences, run_label, used_confi
 from app.escape import md
 from app.groups import compare_series, objective_of, run_curves, seed_groups
 from app.nav import PAGES
-from app.tables import TABLE_CSS, html_table, summary_words
+from app.tables import html_block, summary_words
 from app.timing import time_text
 from app.view_state import View, merged_query, read_view, share_link
 from backend.summary import SINGLE_AVG
@@ -158,10 +158,8 @@ if diff:
         labels[e["id"]] if unique else f"{labels[e['id']]} ({e['id']})": used_config(e["config"])
         for e in done
     }
-    st.dataframe(
-        pd.DataFrame({run: {k: str(f.get(k, "–")) for k in diff} for run, f in flats.items()}),
-        width="stretch",
-    )
+    differs = pd.DataFrame({run: {k: str(f.get(k, "–")) for k in diff} for run, f in flats.items()})
+    st.html(html_block(differs.rename_axis("setting"), wide=True))
 st.markdown(
     "**Headline numbers** (per run and curve; gold and proxy in std units of each run's initial "
     "policy; *peak gain lost by the end*: the share of a curve's gain up to its peak that it "
@@ -182,4 +180,4 @@ for e in done:
     tables.append(words)
 if any(not t.empty for t in tables):
     lost = ("peak gain lost by the end (%)",)
-    st.html(TABLE_CSS + html_table(pd.concat(tables, ignore_index=True), percent=lost))
+    st.html(html_block(pd.concat(tables, ignore_index=True), percent=lost))

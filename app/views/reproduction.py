@@ -9,6 +9,7 @@ import streamlit as st
 
 from app import access, plot, store
 from app.report import FIGURES, VERDICT_COLOURS, figures, report_html, runs_for
+from app.timing import TIME_HELP, time_text
 from backend.reproduce.claims import THRESHOLDS
 from backend.reproduce.plan import SIZES, plan
 from backend.reproduce.report import report_markdown, setup_text
@@ -124,6 +125,7 @@ def runs_table(state: dict[str, dict]) -> pd.DataFrame:
                 "status": r["status"],
                 "progress": float(r["progress"] or 0.0),
                 "stage": r["stage"] or "",
+                "time": time_text(r) if r["status"] != "missing" else "",
             }
             for key, r in state.items()
         ]
@@ -145,6 +147,7 @@ def progress() -> None:
         column_config={
             "run": st.column_config.LinkColumn("run", display_text=r"\?run=([a-z0-9]+)"),
             "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0),
+            "time": st.column_config.TextColumn("time", help=TIME_HELP),
         },
     )
 

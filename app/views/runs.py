@@ -6,7 +6,7 @@ import streamlit as st
 from app import access, store
 from app.describe import config_summary
 from app.nav import PAGES
-from app.timing import time_text
+from app.timing import TIME_HELP, time_text
 
 POLL_S = 2.0
 
@@ -70,9 +70,7 @@ def runs_list() -> None:
                 "run", display_text=r"\?run=([a-z0-9]+)", help="open (share link)"
             ),
             "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0),
-            "time": st.column_config.TextColumn(
-                "time", help="how long it took; while running, elapsed and about how long is left"
-            ),
+            "time": st.column_config.TextColumn("time", help=TIME_HELP),
         },
     )
     by_id = {r["id"]: r for r in rows}
