@@ -93,6 +93,13 @@ def subset_key(values) -> str:
     return ",".join(str(v) for v in sorted(values))
 
 
+def one_click(values: list, chosen) -> list[tuple]:
+    """The choices of a "frames" pill one click away from `chosen`: each value left out or added
+    back, in `values`' order, never empty (the browser keeps one pill on)."""
+    out = [tuple(v for v in values if (v in chosen) != (v == w)) for w in values]
+    return [c for c in out if c]
+
+
 def title_arg(head: str, parts: list[tuple[str, str]]) -> dict:
     """A title in parts (describe.takeaway_parts): the first line, then the words of each shown
     curve's group (its objective), joined as takeaway() joins them."""

@@ -219,12 +219,8 @@ def ensemble_pills(view: dict, key: str, arrays: dict, options: dict) -> list[pl
     away (a member left out or added back) at this λ, computed now (about 35 ms of one core
     each for a default run, once per server: store.curve_cache)."""
     k = view["knob"]
-    lam, now = view["lam"], set(k["members"])
-    frames = {}
-    for m in range(k["K"]):
-        subset = tuple(sorted(now ^ {m}))
-        if not subset:
-            continue
+    lam, frames = view["lam"], {}
+    for subset in plot.one_click(list(range(k["K"])), k["members"]):
         got = store.bon_curves_for(key, lam, subset, view["stored"], arrays)
         drawn = got if view["each"] else single_group(got)
         fig = charts.curves_figure(drawn, view["x"], **options)

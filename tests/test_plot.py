@@ -59,6 +59,8 @@ def test_a_show_pill_hides_its_curves_and_the_title_states_the_shown_ones():
 
 def test_pills_are_checked_and_a_subset_has_one_key():
     assert plot.subset_key([3, 0, 2]) == "0,2,3"
+    assert plot.one_click([0, 1, 2], (0, 2)) == [(2,), (0, 1, 2), (0,)]
+    assert plot.one_click([0, 1], (1,)) == [(0, 1)]  # never none on
     arg = plot.Pills("members", "members", [0, 1, 2], [2, 0], kind="frames").as_arg()
     assert arg["chosen"] == [0, 2] and arg["labels"] == ["0", "1", "2"]
     with pytest.raises(ValueError, match="pills 'members'"):
