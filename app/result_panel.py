@@ -200,6 +200,10 @@ def lambda_knob(curves: list[dict], view: dict, key: str, traces: int, options: 
     """The chart's λ knob: a frame for each λ whose UWO curve the server has (computed ahead),
     the others computed when the knob gets there. UWO is the chart's last curve."""
     k = view["knob"]
+    values = [f"{a:g}" for a in k["grid"]]
+    label = "UWO λ (population variance)"
+    if not curves or curves[-1]["objective"] != "uwo":  # no UWO curve: λ changes nothing drawn
+        return plot.Knob(label, values, k["index"], [{}] * len(values))
     frames: list[dict | None] = []
     tail = len(charts.curves_figure([curves[-1]], view["x"], **options).data)
     for lam in k["grid"]:
@@ -210,8 +214,7 @@ def lambda_knob(curves: list[dict], view: dict, key: str, traces: int, options: 
         fig = charts.curves_figure([uwo], view["x"], **options)
         title = plot.title_arg(*takeaway_parts([*curves[:-1], uwo]))
         frames.append(plot.frame(fig, at=traces - tail, title=title))
-    return plot.Knob("UWO λ (population variance)", [f"{a:g}" for a in k["grid"]], k["index"],
-                     frames)  # fmt: skip
+    return plot.Knob(label, values, k["index"], frames)
 
 
 def ensemble_pills(view: dict, key: str, arrays: dict, options: dict) -> list[plot.Pills]:

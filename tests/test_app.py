@@ -489,6 +489,17 @@ def test_result_lambda_and_members_recompute_from_the_stored_matrix(db, bon_run)
     assert "WCO" in title and "mean" not in title and "single" not in title
 
 
+def test_a_stored_result_without_uwo_draws_a_knob_that_changes_nothing(db):
+    result, arrays = example()
+    result["curves"] = [c for c in result["curves"] if c["objective"] != "uwo"]
+    eid = store_finished(result, arrays)
+    at = app_test({"run": eid}).run()
+    no_exceptions(at)
+    knob = chart_by_key(at, f"r_{eid}_chart")["knob"]
+    assert all(f == {} for f in knob["frames"])  # no trace of another curve is replaced
+    assert "mean" in shown_names(figure(at))
+
+
 def test_result_view_round_trips_through_the_link_and_the_share_box(db, bon_run):
     query = {"run": bon_run, "lam": "2", "members": "0,2", "x": "sqrt_kl", "show": "fits"}
     at = app_test(query).run()
