@@ -17,16 +17,19 @@ from dataclasses import dataclass
 
 from backend.config import ExperimentConfig
 
-# Seconds per unit of work on one CPU thread, toy world, measured on this 2-core CPU (loaded,
-# load average about 6; an idle machine is faster) from one cold run's timings, and PPO and
-# DPO from the README's speed table. Estimates: the form says so.
+# Seconds per unit of work on one CPU thread, toy world, from cold runs of the three presets on
+# this 2-core CPU, idle (2026-12-06, load about 1: toy-bon 31.7 s, toy-ppo 36.6 s, toy-dpo
+# 39.7 s in all). A busy machine is slower: `pace` scales them by its recent runs. Estimates: the
+# form says so. (They were measured at load 6 before, which made an idle machine's estimate 2-5x
+# too long, and the stages' shares of it wrong.)
 RATES = {
-    "prefs_pair": 1.4e-4,  # one preference pair: two answers sampled and labelled by gold
-    "proxy_pair_epoch": 4.0e-4,  # one pair through one member's training, one epoch
-    "sample": 3.7e-5,  # one best-of-n answer sampled and scored by gold
-    "score": 1.7e-5,  # one answer scored by one member
-    "ppo_step": 0.33,  # one PPO step of 64 rollouts and 4 epochs (65.6 s / 200 steps)
-    "dpo_step": 0.12,  # one DPO step of 64 pairs (58.2 s / 475 steps)
+    "prefs_pair": 4.3e-5,  # one preference pair: two answers sampled and labelled by gold
+    "proxy_pair_epoch": 7.2e-5,  # one pair through one member's training, one epoch
+    "sample": 2.3e-5,  # one best-of-n answer sampled and scored by gold
+    "score": 3.4e-6,  # one answer scored by one member
+    "ppo_step": 0.18,  # one PPO step of 64 rollouts and 4 epochs, its evaluations included
+    "dpo_step": 0.030,  # one DPO step of 64 pairs, its evaluations included
+    "dpo_ref_pair": 1.0e-4,  # one pair's reference log-probs (both answers)
     "load": 0.2,  # loading one cached artifact
 }
 MIN_SECONDS = 0.5  # a stage's share of the progress bar is never zero
@@ -127,7 +130,7 @@ def stage_costs(cfg: ExperimentConfig, plan: dict, workers: int = 1) -> list[Sta
     else:
         dc = cfg.dpo
         steps = math.ceil(cfg.preferences.pairs / dc.batch_size) * dc.epochs
-        ref = cfg.preferences.pairs * r["prefs_pair"]
+        ref = cfg.preferences.pairs * r["dpo_ref_pair"]
         out.append(StageCost("dpo_ref", "reference log-probs of every pair", False, ref))
         seconds = steps * r["dpo_step"] * dc.batch_size / 64
         out.append(StageCost("dpo", f"{steps} {dc.loss.upper()} steps to run", False, seconds))

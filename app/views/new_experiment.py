@@ -80,7 +80,7 @@ def cost_estimate(configs: list) -> None:
         else "no finished run here yet to measure this machine's pace"
     )
     st.caption(
-        "A rough estimate from fixed rates per unit of work measured on a 2-core CPU (toy "
+        "A rough estimate from fixed rates per unit of work measured on an idle 2-core CPU (toy "
         f"world; a Hugging Face world's models take far longer), {pace}; for one worker, and "
         "other runs in the queue come first."
     )
