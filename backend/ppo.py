@@ -20,6 +20,8 @@ Design choices, and why:
 - "Old" log-probs and values are computed by the same forward pass as in the update, batched in
   the first epoch's minibatches, so the probability ratio is exactly 1 on the first minibatch
   (the sampler's incremental KV-cache log-probs differ in the last bits).
+- Forward passes stop at the minibatch's longest answer (`on_answers`): the columns after every
+  EOS are masked out of every loss, and skipping them made a step 1.2-1.3x faster.
 - Randomness: a numpy Generator (prompts, minibatch order) and a torch Generator on the model's
   device (sampling); nothing depends on the global RNGs, so one seed gives one curve on the CPU.
 
@@ -34,9 +36,11 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from backend.cache import stable_hash
@@ -78,6 +82,18 @@ def token_logprobs(model, ids: torch.Tensor, prompt_len: int, **inputs) -> torch
     the world's model_inputs (attention mask, position ids) for padded prompts."""
     logits = model(ids, **inputs).logits[:, prompt_len - 1 : -1].float()  # (B, T, V)
     return torch.log_softmax(logits, -1).gather(2, ids[:, prompt_len:, None]).squeeze(2)
+
+
+def on_answers(fn, ids: torch.Tensor, mask: torch.Tensor, prompt_len: int, inputs: dict):
+    """fn(ids, prompt_len, **inputs) -> (B, T) per answer token (token_logprobs, a value model)
+    computed on the columns the batch's answers use (the prompt, then up to the longest answer's
+    EOS), 0 after them: every use of those positions is masked. Causal models see no later
+    column, so the kept positions are what the whole ids give, up to rounding (the kernels'
+    shapes change); a toy PPO step has about a third of its columns after every EOS."""
+    T = mask.shape[1]
+    cut = prompt_len + int(mask.sum(1).max())  # (B, Tp + T) -> (B, cut)
+    out = fn(ids[:, :cut], prompt_len, **{k: v[:, :cut] for k, v in inputs.items()})
+    return F.pad(out, (0, T - out.shape[1]))  # (B, T)
 
 
 def response_mask(answers: torch.Tensor, eos_id: int) -> torch.Tensor:
@@ -191,8 +207,9 @@ def ppo_step(
     last = mask.sum(1).long() - 1  # (B,) index of the last generated token
     inputs = world.model_inputs(prompt_idx, ids.shape[1], device)  # {} for fixed-length prompts
 
-    def mb_inputs(mb: torch.Tensor) -> dict:
-        return {k: v[mb] for k, v in inputs.items()}
+    def on_mb(model, mb: torch.Tensor) -> torch.Tensor:  # (M, T): log-probs or values
+        fn = model if isinstance(model, ValueModel) else partial(token_logprobs, model)
+        return on_answers(fn, ids[mb], mask[mb], Tp, {k: v[mb] for k, v in inputs.items()})
 
     # 2. score: the objective over the standardized proxies, on whole answers
     scores = torch.as_tensor(reward_fn(prompt_idx, answers), dtype=torch.float32, device=device)
@@ -200,11 +217,10 @@ def ppo_step(
     # Old log-probs and values, batched like the first epoch's minibatches (ratio exactly 1).
     perms = [torch.as_tensor(rng.permutation(B), device=device) for _ in range(cfg.epochs)]
     old_logp, ref_logp, old_values = (torch.zeros(mask.shape, device=device) for _ in range(3))
+    models = (policy, ref, value)
     with torch.no_grad():
         for mb in perms[0].split(mb_size):
-            old_logp[mb] = token_logprobs(policy, ids[mb], Tp, **mb_inputs(mb))
-            ref_logp[mb] = token_logprobs(ref, ids[mb], Tp, **mb_inputs(mb))
-            old_values[mb] = value(ids[mb], Tp, **mb_inputs(mb))
+            old_logp[mb], ref_logp[mb], old_values[mb] = (on_mb(m, mb) for m in models)
 
     # 3. KL penalty per token; the score lands on the last generated token
     kl_tokens = (old_logp - ref_logp) * mask  # (B, T)
@@ -221,10 +237,10 @@ def ppo_step(
     for epoch, perm in enumerate(perms):
         for i, mb in enumerate(perm.split(mb_size)):
             mb_mask = mask[mb]  # (M, T)
-            logp = token_logprobs(policy, ids[mb], Tp, **mb_inputs(mb))  # (M, T)
+            logp = on_mb(policy, mb)  # (M, T)
             pg_loss, ratio = policy_loss(logp, old_logp[mb], advantages[mb], mb_mask, cfg.clip)
             v_loss = value_loss(
-                value(ids[mb], Tp, **mb_inputs(mb)),
+                on_mb(value, mb),
                 old_values[mb],
                 returns[mb],
                 mb_mask,

@@ -20,6 +20,7 @@ from backend.policy import policy_config, sample_answers
 from backend.ppo import (
     ValueModel,
     gae,
+    on_answers,
     policy_loss,
     response_mask,
     sequence_ids,
@@ -165,6 +166,32 @@ def test_ratio_is_exactly_one_on_the_first_minibatch(world):
     assert len(history) == 5
     assert all(h["first_ratio_dev"] == 0.0 for h in history)
     assert any(h["clipfrac"] > 0 or h["approx_kl"] > 0 for h in history)  # later ones move
+
+
+def test_forward_passes_stop_at_the_longest_answer(world):
+    """on_answers: the columns after every answer's EOS are not computed; the positions kept
+    are what the whole sequences give (up to the kernels' rounding), the rest are 0."""
+    policy, value = tiny_policy(world, 1), ValueModel(tiny_policy(world, 2))
+    with torch.no_grad():
+        for p in value.head.parameters():  # a zero head would make the check trivial
+            p.normal_(generator=torch.Generator().manual_seed(0))
+    answers = all_answers(world)  # (A, T): every length, with and without EOS
+    mask = response_mask(answers, world.eos_id)
+    short = mask.sum(1) <= 2  # the batch's longest answer: 2 tokens of T = 3
+    ids = sequence_ids(world, np.zeros(int(short.sum()), dtype=int), answers[short], "cpu")
+    mask = mask[short]
+    with torch.no_grad():
+        for fn in (lambda x, tp: token_logprobs(policy, x, tp), value):
+            full = fn(ids, 1)  # (A, T)
+            cut = on_answers(fn, ids, mask, 1, {})
+            assert cut.shape == full.shape and (cut[:, 2:] == 0).all()
+            assert torch.allclose(cut[:, :2], full[:, :2], atol=1e-6)
+            assert not torch.allclose(full[:, 2:], torch.zeros_like(full[:, 2:]))  # was computed
+    whole = ids[:1].clone()
+    whole[0, 1:] = torch.as_tensor(answers[~short][0])  # one answer as long as T: no cut
+    full_mask = response_mask(whole[:, 1:], world.eos_id)
+    with torch.no_grad():
+        assert torch.equal(on_answers(value, whole, full_mask, 1, {}), value(whole, 1))
 
 
 def test_ppo_raises_a_trivial_reward(world):
