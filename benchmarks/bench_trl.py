@@ -1,6 +1,6 @@
 """Our training loops against TRL's on the same tiny models, data and work (ratios TRL / ours).
 
-    .venv/bin/pip install -r requirements-bench.txt -c requirements.txt   # TRL: not in CI
+    .venv/bin/pip install -r requirements.txt -r requirements-bench.txt   # TRL: not in CI
     .venv/bin/python benchmarks/bench_trl.py [--repeats 3] [--threads 1] [--json] [--quick]
 
 1. Reward-model training. Ours: `train_proxy` (backend/reward_models.py). TRL: `RewardTrainer`.
@@ -56,7 +56,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-INSTALL_HINT = "pip install -r requirements-bench.txt -c requirements.txt"
+INSTALL_HINT = "pip install -r requirements.txt -r requirements-bench.txt"
 
 
 def trl_available() -> bool:
