@@ -59,7 +59,7 @@ class ExperimentOutput:
 def versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
-    from backend import __version__
+    from backend import ARITHMETIC, __version__
 
     try:  # from the installed package's metadata: importing transformers takes seconds
         tf_version = version("transformers")
@@ -71,6 +71,7 @@ def versions() -> dict:
         "torch": torch.__version__,
         "transformers": tf_version,
         "numpy": np.__version__,
+        "arithmetic": dict(ARITHMETIC),
     }
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import insert, select, update
 
+from backend import same_arithmetic
 from backend.admission import check_admission
 from backend.config import ExperimentConfig, validate
 from db import artifacts, fleet, queue
@@ -129,14 +130,20 @@ def list_experiments(limit: int = 200) -> list[dict]:
 
 
 def find_done(cfg: ExperimentConfig | dict) -> str | None:
-    """The newest finished experiment with exactly this config, or None (the reproduction
-    suite reuses it instead of running the same experiment again)."""
+    """The newest finished experiment with exactly this config whose numbers today's code would
+    give (backend.ARITHMETIC), or None (the reproduction suite reuses it instead of
+    running the same experiment again)."""
     want = cfg.to_dict() if isinstance(cfg, ExperimentConfig) else cfg
+    method = want.get("method", "bon")
     with reading() as conn:
         rows = conn.execute(
-            select(E.id, E.config).where(E.status == "done").order_by(E.finished_at.desc())
+            select(E.id, E.config, E.versions)
+            .where(E.status == "done")
+            .order_by(E.finished_at.desc())
         )
-        return next((r.id for r in rows if r.config == want), None)
+        return next(
+            (r.id for r in rows if r.config == want and same_arithmetic(r.versions, method)), None
+        )
 
 
 def recent_timings(limit: int = 10) -> list[tuple[dict, dict]]:

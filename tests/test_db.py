@@ -143,6 +143,31 @@ def test_a_stored_result_reads_back_as_the_same_result_json(data, real_output):
     assert listed["summary"] == expected["summary"]
 
 
+def test_reuse_asks_for_todays_arithmetic(data, real_output):
+    """find_done (the reproduction suite's reuse): a finished run of the same config is reused
+    only when its method's numbers are what today's code gives (backend.ARITHMETIC): a PPO run
+    stored before PPO's arithmetic changed runs again; best-of-n's from then are still today's."""
+    import copy
+
+    from backend import ARITHMETIC
+
+    def finish_as(cfg, result) -> str:
+        eid = api.submit(cfg)
+        assert jobs.claim(eid, "w:1") is not None
+        assert jobs.finish(eid, "w:1", result, real_output.arrays)
+        return eid
+
+    old = copy.deepcopy(real_output.result)
+    del old["versions"]["arithmetic"]  # stored before results said: counts as 1 everywhere
+    ppo = tiny_config().replace(method="ppo")
+    finish_as(ppo, {**old, "config": ppo.to_dict()})
+    assert ARITHMETIC["ppo"] > 1 and api.find_done(ppo) is None
+    new = finish_as(ppo, {**real_output.result, "config": ppo.to_dict()})
+    assert api.find_done(ppo) == new
+    bon = finish_as(tiny_config(), old)
+    assert ARITHMETIC["bon"] == 1 and api.find_done(tiny_config()) == bon
+
+
 def test_arrays_come_back_exactly_and_recompute_the_stored_curves(data, real_output, monkeypatch):
     from backend.best_of_n import bon_curves
     from backend.objectives import standard_objectives
