@@ -229,13 +229,20 @@ def ensemble_pills(view: dict, key: str, arrays: dict, options: dict) -> list[pl
         fig = charts.curves_figure(drawn, view["x"], **options)
         title = plot.title_arg(*takeaway_parts(drawn))
         frames[plot.subset_key(subset)] = plot.frame(fig, whole=True, title=title)
+    words = "Mean, WCO and UWO over these members only; single members: these."
+    return curve_pills(view["objectives"], k["K"], k["members"], frames, words)
+
+
+def curve_pills(objectives, K: int, members, frames: dict, members_help: str) -> list[plot.Pills]:
+    """A best-of-n chart's objectives pill (shows or hides curves) and members pill (`frames`:
+    the member choices one click away), as the Result panel and Learn step 3 draw them."""
     return [
-        plot.Pills("objectives", "curves", list(OBJECTIVES), view["objectives"],
+        plot.Pills("objectives", "curves", list(OBJECTIVES), list(objectives),
                    labels=["single members", "mean", "wco", "uwo"],
                    help="Which curves the chart shows (redrawn in the browser)."),
-        plot.Pills("members", "ensemble members", list(range(k["K"])), k["members"],
-                   labels=[f"#{m}" for m in range(k["K"])], kind="frames", frames=frames,
-                   help="Mean, WCO and UWO over these members only; single members: these."),
+        plot.Pills("members", "ensemble members", list(range(K)), list(members),
+                   labels=[f"#{m}" for m in range(K)], kind="frames", frames=frames,
+                   help=members_help),
     ]  # fmt: skip
 
 

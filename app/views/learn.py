@@ -9,7 +9,7 @@ import streamlit as st
 from app import access, charts, lessons, plot, store
 from app.describe import config_differences, gold_units, takeaway, takeaway_parts
 from app.nav import PAGES
-from app.result_panel import render_result, seed_widgets
+from app.result_panel import curve_pills, render_result, seed_widgets
 from app.view_state import OBJECTIVES, View, merged_query, read_view
 
 KEY = "learn"
@@ -222,7 +222,6 @@ seed_widgets(
 
 LAM_GRID = [round(0.05 * i, 9) for i in range(101)]  # the shipped grid (app/make_example.py)
 LAM_KNOB = "UWO λ"
-OBJECTIVE_LABELS = ["single members", "mean", "wco", "uwo"]
 
 
 def lam_index(lam: float) -> int:
@@ -338,15 +337,9 @@ def conservative() -> None:
     title = title_of(curves, lam)
     fig = objectives_figure(curves, *view)
     fig.update_layout(title=plot.title_text(title, set(picked)))
-    pills = [
-        plot.Pills("objectives", "curves", list(OBJECTIVES), list(picked), OBJECTIVE_LABELS),
-        plot.Pills("members", "ensemble members", list(range(K)), list(members),
-                   [f"#{m}" for m in range(K)], kind="frames",
-                   frames=member_frames(members, lam, *view),
-                   help="All members: every λ read from the shipped grid, redrawn in the "
-                   "browser. A subset: each λ computed here (the next ones ahead, as you move "
-                   "λ)."),
-    ]  # fmt: skip
+    help_ = ("All members: every λ read from the shipped grid, redrawn in the browser. A "
+             "subset: each λ computed here (the next ones ahead, as you move λ).")  # fmt: skip
+    pills = curve_pills(picked, K, members, member_frames(members, lam, *view), help_)
     with chart:
         plot.show(
             fig,
