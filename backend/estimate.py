@@ -24,7 +24,7 @@ from backend.config import ExperimentConfig
 # too long, and the stages' shares of it wrong.)
 RATES = {
     "prefs_pair": 4.3e-5,  # one preference pair: two answers sampled and labelled by gold
-    "proxy_pair_epoch": 7.2e-5,  # one pair through one member's training, one epoch
+    "proxy_pair_epoch": 3.0e-5,  # one pair through one member's training, one epoch (forked)
     "sample": 2.3e-5,  # one best-of-n answer sampled and scored by gold
     "score": 3.4e-6,  # one answer scored by one member
     "ppo_step": 0.18,  # one PPO step of 64 rollouts and 4 epochs, its evaluations included

@@ -18,6 +18,7 @@ import dataclasses
 import json
 import math
 import platform
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,20 +27,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from backend import assets
+from backend import ARITHMETIC, assets, runtime
 from backend.best_of_n import bon_curves
 from backend.cache import ArtifactCache, stable_hash
 from backend.config import ExperimentConfig, validate
 from backend.diagnostics import ensemble_stats
 from backend.dpo import run_dpo
 from backend.estimate import ProgressScale, StageCost, stage_costs
+from backend.forked import run_forked
 from backend.objectives import standard_objectives, standardize
 from backend.policy import SAMPLER_KEY as SAMPLER
 from backend.policy import sample_answers
 from backend.ppo import norm_answers_key, norm_key, run_ppo
 from backend.preferences import PreferenceSplit, make_preferences
 from backend.reward_models import heldout_accuracy, score, train_proxy, unique_rows
-from backend.runtime import Progress, RunContext, cpu_workers
+from backend.runtime import Cancelled, Progress, RunContext, cpu_workers
 from backend.seeding import stage_seed, torch_generator
 from backend.summary import summarize_curves
 from backend.worlds.base import World
@@ -59,7 +61,7 @@ class ExperimentOutput:
 def versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
-    from backend import ARITHMETIC, __version__
+    from backend import __version__
 
     try:  # from the installed package's metadata: importing transformers takes seconds
         tf_version = version("transformers")
@@ -105,7 +107,8 @@ class Runner(RunContext):
     def member_key(self, i: int, data_key: str, backbone_key: tuple) -> str:
         rm = dataclasses.asdict(self.cfg.reward_models)
         rm.pop("members")  # member i does not depend on how many others there are
-        return stable_hash(data_key, rm, i, *self.world.proxy_key_parts(), *backbone_key)
+        trainer = ("proxies", ARITHMETIC["proxies"])  # how training rounds
+        return stable_hash(data_key, rm, i, *self.world.proxy_key_parts(), *backbone_key, trainer)
 
     def samples_key(self, sft_key: str) -> str:
         return stable_hash(sft_key, self.cfg.bon.num_prompts, self.cfg.bon.samples,
@@ -310,34 +313,95 @@ class Runner(RunContext):
         return sft_key, keys, proxies, stats
 
     def proxies(self, sft_key: str, prefs_key: str, train, heldout) -> tuple[list, list, list]:
-        """The K trained proxies, side by side (RunContext.parallel): (member_keys, proxies,
-        reward_model_stats)."""
+        """The K trained proxies, side by side: members still to train in forked processes
+        (train_forked) where the run may fork, else in threads (RunContext.parallel):
+        (member_keys, proxies, reward_model_stats)."""
         K = self.cfg.reward_models.members
         self.stage("reward_models", 0.1, f"training {K} proxies")
         finished = []
         share = [0.0] * K  # each member's fraction of its training batches done
         E = self.cfg.reward_models.epochs
 
-        def one_member(i: int):
-            self.stage("reward_models", 0.1 + 0.3 * sum(share) / K, f"training proxy {i + 1}")
+        def on_batch(i: int, done: int, total: int) -> None:
+            share[i] = done / total
+            epoch = min(E, 1 + done * E // total)
+            self.tick(0.1 + 0.3 * sum(share) / K, f"training proxy {i + 1} of {K}, epoch "
+                      f"{epoch} of {E} ({len(finished)} of {K} ready)")  # fmt: skip
 
-            def on_batch(done: int, total: int) -> None:
-                share[i] = done / total
-                epoch = min(E, 1 + done * E // total)
-                self.tick(0.1 + 0.3 * sum(share) / K, f"training proxy {i + 1} of {K}, epoch "
-                          f"{epoch} of {E} ({len(finished)} of {K} ready)")  # fmt: skip
-
-            out = self.member(i, sft_key, prefs_key, train, heldout, on_batch)
+        def ready(i: int) -> None:
             share[i] = 1.0
             finished.append(i)
             self.progress(0.1 + 0.3 * sum(share) / K, f"{len(finished)} of {K} proxies ready")
+
+        def train_one(i: int, report):
+            return self.member(i, sft_key, prefs_key, train, heldout, report)
+
+        def one_member(i: int):
+            self.stage("reward_models", 0.1 + 0.3 * sum(share) / K, f"training proxy {i + 1}")
+            out = train_one(i, lambda done, total: on_batch(i, done, total))
+            ready(i)
             return out
 
-        members = self.timed("reward_models_s", self.parallel, one_member, range(K))
+        t0 = time.perf_counter()
+        todo = [i for i, done in enumerate(self.cache_plan()["proxies"]) if not done]
+        if len(todo) > 1 and self.can_fork():
+            built = self.train_forked(todo, train_one, on_batch, ready)
+            members = [built[i] if i in built else one_member(i) for i in range(K)]
+        else:
+            members = self.parallel(one_member, range(K))
+        self.add_time("reward_models_s", time.perf_counter() - t0)
         keys = [key for key, _, _ in members]
         proxies = [proxy for _, proxy, _ in members]
         stats = [{"member": i, **st} for i, (_, _, st) in enumerate(members)]
         return keys, proxies, stats
+
+    def train_forked(self, todo: list[int], train_one, on_batch, ready) -> dict[int, tuple]:
+        """Members `todo` trained in forked processes, cpu_workers() at a time (backend/forked.py:
+        threads of one process do not run these small steps side by side), then loaded here
+        from the cache: {i: train_one(i, None)}. Each child runs train_one(i, report), which
+        trains the member and stores it, and reports through this process (on_batch(i, done,
+        total), ready(i)); the cache's hits and repairs are the children's, not this process's
+        loads of what they built."""
+
+        def job(i: int):
+            def run(send) -> tuple[list, list]:
+                self._lock = threading.Lock()  # this process's own: nothing else reports here
+                self._report = lambda frac, msg: send(("progress", frac, msg))
+                self.should_stop = lambda: False  # the parent asks, and ends this process
+                hits, repairs = len(self.cache.hits), len(self.cache.repairs)
+                last = [-float("inf")]
+
+                def report(done: int, total: int) -> None:
+                    if time.monotonic() - last[0] >= runtime.TICK_S / 4 or done == total:
+                        last[0] = time.monotonic()
+                        send(("batch", done, total))
+
+                train_one(i, report)
+                send(("ready",))
+                return self.cache.hits[hits:], self.cache.repairs[repairs:]
+
+            return run
+
+        def on_message(j: int, message: tuple) -> None:
+            kind, *args = message
+            if kind == "progress":
+                self.relay(*args)
+            elif kind == "batch":
+                on_batch(todo[j], *args)
+            else:
+                ready(todo[j])
+
+        children = run_forked(
+            [job(i) for i in todo], cpu_workers(), on_message, self.should_stop,
+            lambda: Cancelled("cancelled while training the proxies"),
+        )  # fmt: skip
+        hits = len(self.cache.hits)
+        built = {i: train_one(i, None) for i in todo}  # from the cache
+        del self.cache.hits[hits:]
+        for child_hits, child_repairs in children:
+            self.cache.hits.extend(child_hits)
+            self.cache.repairs.extend(child_repairs)
+        return built
 
     def run(self) -> ExperimentOutput:
         """Every stage, on one torch thread per piece of work (RunContext.parallel)."""

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from backend import proxy_step
 from backend.config import RewardModelConfig
 from backend.preferences import PreferenceSplit
 from backend.rows import distinct_rows
@@ -57,7 +58,9 @@ def train_proxy(
     on_batch: Callable[[int, int], None] | None = None,
 ) -> dict[str, list[float]]:
     """Bradley-Terry training: loss = -log sigmoid(r_chosen - r_rejected) + l2 * mean(r^2),
-    fused AdamW (no weight decay), minibatches in an order drawn from `generator`.
+    fused AdamW (no weight decay), minibatches in an order drawn from `generator`. One-block
+    toy proxies take backend/proxy_step.py's written-out backward (the same gradient, about 2x
+    faster); others go through autograd.
 
     Returns {"train_loss": the mean training loss of each epoch (penalty included),
     "heldout_loss": the Bradley-Terry loss on the clean held-out pairs after each epoch (no
@@ -77,29 +80,43 @@ def _train(proxy, world, train, cfg, generator, heldout, on_batch) -> dict[str, 
     chosen = _inputs(world, train.prompt_idx, train.chosen, device)  # (M, Tp+T)
     rejected = _inputs(world, train.prompt_idx, train.rejected, device)  # (M, Tp+T)
     M = chosen.shape[0]
-    opt = torch.optim.AdamW(proxy.parameters(), lr=cfg.lr, weight_decay=0.0, fused=True)
-    out: dict[str, list[float]] = {"train_loss": [], "heldout_loss": []}
-    batches, done = cfg.epochs * math.ceil(M / cfg.batch_size), 0
-    for _ in range(cfg.epochs):
-        proxy.train()
-        order = torch.randperm(M, generator=generator).to(device)
-        total = torch.zeros((), device=device)
-        for start in range(0, M, cfg.batch_size):
-            mb = order[start : start + cfg.batch_size]
+    if proxy_step.supports(proxy):  # a one-block toy proxy: the backward written out
+        fast = proxy_step.ProxyStep(proxy, cfg.lr, cfg.score_l2)
+        fast.prepare(chosen, rejected)
+        step = fast
+    else:
+        fast = None
+        opt = torch.optim.AdamW(proxy.parameters(), lr=cfg.lr, weight_decay=0.0, fused=True)
+
+        def step(mb: torch.Tensor) -> torch.Tensor:
             scores = proxy(torch.cat([chosen[mb], rejected[mb]]))  # (2B,)
             r_c, r_r = scores.chunk(2)  # (B,) each
             loss = -F.logsigmoid(r_c - r_r).mean() + cfg.score_l2 * scores.pow(2).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += loss.detach() * len(mb)
-            done += 1
-            if on_batch is not None:
-                on_batch(done, batches)
-        out["train_loss"].append(float(total) / M)
-        if heldout is not None:
-            proxy.eval()
-            out["heldout_loss"].append(heldout_loss(proxy, world, heldout))
+            return loss.detach()
+
+    out: dict[str, list[float]] = {"train_loss": [], "heldout_loss": []}
+    batches, done = cfg.epochs * math.ceil(M / cfg.batch_size), 0
+    try:
+        for _ in range(cfg.epochs):
+            proxy.train()
+            order = torch.randperm(M, generator=generator).to(device)
+            total = torch.zeros((), device=device)
+            for start in range(0, M, cfg.batch_size):
+                mb = order[start : start + cfg.batch_size]
+                total += step(mb) * len(mb)
+                done += 1
+                if on_batch is not None:
+                    on_batch(done, batches)
+            out["train_loss"].append(float(total) / M)
+            if heldout is not None:
+                proxy.eval()
+                out["heldout_loss"].append(heldout_loss(proxy, world, heldout))
+    finally:
+        if fast is not None:
+            fast.release()
     proxy.eval()
     return out
 

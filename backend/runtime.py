@@ -8,6 +8,7 @@ depending on the engine that calls it.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import threading
 import time
@@ -88,6 +89,13 @@ class RunContext:
             self._last_t = time.monotonic()
             self._report(self._last_frac, message)
 
+    def relay(self, frac: float, message: str) -> None:
+        """Report progress a forked child computed (already scaled: see progress)."""
+        with self._lock:
+            self._last_frac = max(self._last_frac, frac)
+            self._last_t = time.monotonic()
+            self._report(self._last_frac, message)
+
     def tick(self, frac: float, message: str) -> None:
         """Progress within a stage (batches, prompts, steps), at most every TICK_S seconds."""
         if time.monotonic() - self._last_t >= TICK_S:
@@ -111,6 +119,19 @@ class RunContext:
         out = fn(*args)
         self.add_time(name, time.perf_counter() - t0)
         return out
+
+    def can_fork(self) -> bool:
+        """Whether independent pieces may run in forked processes (backend/forked.py): a
+        thread-safe world on the CPU with cores to spare, and a cache the children store into
+        (GOODHART_FORK=0 turns it off)."""
+        return (
+            cpu_workers() > 1
+            and self.device.type == "cpu"
+            and self.world.thread_safe
+            and self.cache.enabled
+            and os.environ.get("GOODHART_FORK", "1") != "0"
+            and "fork" in multiprocessing.get_all_start_methods()
+        )
 
     def parallel(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
         """[fn(x) for x in items], `cpu_workers()` at a time in threads of this process.

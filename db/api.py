@@ -134,7 +134,6 @@ def find_done(cfg: ExperimentConfig | dict) -> str | None:
     give (backend.ARITHMETIC), or None (the reproduction suite reuses it instead of
     running the same experiment again)."""
     want = cfg.to_dict() if isinstance(cfg, ExperimentConfig) else cfg
-    method = want.get("method", "bon")
     with reading() as conn:
         rows = conn.execute(
             select(E.id, E.config, E.versions)
@@ -142,7 +141,7 @@ def find_done(cfg: ExperimentConfig | dict) -> str | None:
             .order_by(E.finished_at.desc())
         )
         return next(
-            (r.id for r in rows if r.config == want and same_arithmetic(r.versions, method)), None
+            (r.id for r in rows if r.config == want and same_arithmetic(r.versions, want)), None
         )
 
 

@@ -145,8 +145,9 @@ def test_a_stored_result_reads_back_as_the_same_result_json(data, real_output):
 
 def test_reuse_asks_for_todays_arithmetic(data, real_output):
     """find_done (the reproduction suite's reuse): a finished run of the same config is reused
-    only when its method's numbers are what today's code gives (backend.ARITHMETIC): a PPO run
-    stored before PPO's arithmetic changed runs again; best-of-n's from then are still today's."""
+    only when the numbers it comes from are what today's code gives (backend.ARITHMETIC): runs
+    stored before PPO's or the proxies' arithmetic changed run again (PPO, best-of-n, DPO whose
+    proxies score); a DPO run without proxies from then is still today's."""
     import copy
 
     from backend import ARITHMETIC
@@ -154,18 +155,22 @@ def test_reuse_asks_for_todays_arithmetic(data, real_output):
     def finish_as(cfg, result) -> str:
         eid = api.submit(cfg)
         assert jobs.claim(eid, "w:1") is not None
-        assert jobs.finish(eid, "w:1", result, real_output.arrays)
+        assert jobs.finish(eid, "w:1", {**result, "config": cfg.to_dict()}, real_output.arrays)
         return eid
 
     old = copy.deepcopy(real_output.result)
     del old["versions"]["arithmetic"]  # stored before results said: counts as 1 everywhere
-    ppo = tiny_config().replace(method="ppo")
-    finish_as(ppo, {**old, "config": ppo.to_dict()})
-    assert ARITHMETIC["ppo"] > 1 and api.find_done(ppo) is None
-    new = finish_as(ppo, {**real_output.result, "config": ppo.to_dict()})
-    assert api.find_done(ppo) == new
-    bon = finish_as(tiny_config(), old)
-    assert ARITHMETIC["bon"] == 1 and api.find_done(tiny_config()) == bon
+    assert ARITHMETIC["ppo"] > 1 and ARITHMETIC["proxies"] > 1 and ARITHMETIC["dpo"] == 1
+    ppo, bon = tiny_config().replace(method="ppo"), tiny_config()
+    dpo = tiny_config().replace(method="dpo")
+    dpo_scored = dpo.replace(**{"dpo.score_proxies": True})
+    for cfg in (ppo, bon, dpo_scored):
+        finish_as(cfg, old)
+        assert api.find_done(cfg) is None, cfg.method
+        new = finish_as(cfg, real_output.result)
+        assert api.find_done(cfg) == new
+    kept = finish_as(dpo, old)
+    assert api.find_done(dpo) == kept
 
 
 def test_arrays_come_back_exactly_and_recompute_the_stored_curves(data, real_output, monkeypatch):

@@ -1,0 +1,79 @@
+"""Members trained in forked processes (backend/forked.py, Runner.train_forked): the numbers of
+the threaded path, honest cache hits, progress relayed, cancellation that ends the children, and
+a child's failure reported with its traceback."""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+import os
+
+import numpy as np
+import pytest
+
+from backend import runtime
+from backend.cache import ArtifactCache
+from backend.experiment import run_experiment
+from backend.forked import ChildFailed, run_forked
+from backend.runtime import Cancelled
+from tests.jobs_support import tiny_config
+
+
+def three_members():
+    return tiny_config().replace(**{"reward_models.members": 3})
+
+
+def test_forked_members_give_the_threaded_numbers(tmp_path, monkeypatch):
+    monkeypatch.setenv("GOODHART_THREADS", "2")
+    monkeypatch.setattr(runtime, "TICK_S", 0.0)  # every tick, so a tiny run shows them
+    messages = []
+    forked = run_experiment(
+        three_members(), lambda f, m: messages.append(m), cache=ArtifactCache(tmp_path / "a")
+    )
+    monkeypatch.setenv("GOODHART_FORK", "0")
+    threaded = run_experiment(three_members(), cache=ArtifactCache(tmp_path / "b"))
+    assert np.array_equal(forked.arrays["proxy"], threaded.arrays["proxy"])
+    assert forked.result["reward_models"] == threaded.result["reward_models"]
+    assert forked.result["curves"] == threaded.result["curves"]
+    # Progress came through this process: every member's batches and readiness.
+    assert any(m.startswith("training proxy 3 of 3, epoch 8 of 8 (") for m in messages)
+    assert "1 of 3 proxies ready" in messages and "3 of 3 proxies ready" in messages
+    assert not any(h.startswith("proxy/") for h in forked.result["cache_hits"])
+    again = run_experiment(three_members(), cache=ArtifactCache(tmp_path / "a")).result
+    assert sum(h.startswith("proxy/") for h in again["cache_hits"]) == 3  # reused, no fork
+    assert multiprocessing.active_children() == []
+
+
+def test_cancelling_while_members_train_ends_the_children(tmp_path, monkeypatch):
+    monkeypatch.setenv("GOODHART_THREADS", "2")
+    monkeypatch.setattr(runtime, "TICK_S", 0.0)
+    seen = []
+    with pytest.raises(Cancelled, match="training the proxies"):
+        run_experiment(
+            three_members().replace(**{"reward_models.epochs": 100}),
+            lambda f, m: seen.append(m),
+            should_stop=lambda: any("epoch 2 of 100" in m for m in seen),
+            cache=ArtifactCache(tmp_path),
+        )
+    assert multiprocessing.active_children() == []
+    assert not list((tmp_path / "proxy").glob("*/.complete"))  # nothing half-trained kept
+
+
+def _raises(send):
+    send("about to fail")
+    raise ValueError("member 2 could not train")
+
+
+def test_a_failing_child_fails_with_its_traceback_and_the_others_end():
+    got = []
+    with pytest.raises(ChildFailed, match="ValueError: member 2 could not train"):
+        run_forked(
+            [lambda send: 1, _raises, lambda send: os.kill(os.getpid(), 9)],
+            2, lambda i, m: got.append((i, m)), lambda: False, RuntimeError,
+        )  # fmt: skip
+    assert (1, "about to fail") in got
+    assert multiprocessing.active_children() == []
+    with pytest.raises(ChildFailed, match="exit code -9"):
+        run_forked([lambda send: os.kill(os.getpid(), 9)], 2, print, lambda: False, RuntimeError)
+    squares = [functools.partial(lambda i, send: i * i, i) for i in range(5)]
+    assert run_forked(squares, 2, print, lambda: False, RuntimeError) == [0, 1, 4, 9, 16]
