@@ -131,19 +131,19 @@ class RunContext:
             and self.cache.enabled
             and os.environ.get("GOODHART_FORK", "1") != "0"
             and "fork" in multiprocessing.get_all_start_methods()
+            and not multiprocessing.current_process().daemon  # a daemon may not have children
         )
 
     def parallel(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
         """[fn(x) for x in items], `cpu_workers()` at a time in threads of this process.
 
-        The thread policy, by measurement (benchmarks/bench_threads.py, docs/benchmarks.md;
-        training 2 toy-bon proxies on this 2-core CPU): torch runs every op on one thread, and
-        independent pieces (members, prompts) run side by side. Idle: side by side 14.7 s, one
-        by one on one thread 31.3 s, one by one with 2 intra-op threads 24.6 s. Busy (two other
-        processes spinning): side by side 27.4 s, one thread 31.5 s, 2 intra-op threads over
-        440 s (stopped there: OpenMP threads spin-waiting for a core). Side-by-side pieces also
-        keep every op single-threaded, so a piece's numbers do not depend on how many run at
-        once. torch releases the GIL inside each op."""
+        The thread policy, by measurement (benchmarks/bench_threads.py, docs/benchmarks.md):
+        torch runs every op on one thread, and independent pieces (members, prompts) run side by
+        side, so a piece's numbers do not depend on how many run at once. Intra-op threads
+        collapse on a busy machine (OpenMP threads spin-waiting for a core: over 440 s against
+        27 s). Threads share the GIL between torch's ops: fine for ops of milliseconds (the
+        sampler's prompts), not for the proxies' 20-50 us steps, which train in forked
+        processes instead where the run may fork (can_fork; Runner.train_forked)."""
         items = list(items)
         workers = min(cpu_workers(), len(items))
         if workers <= 1 or self.device.type != "cpu" or not self.world.thread_safe:

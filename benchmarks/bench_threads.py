@@ -4,8 +4,11 @@ machine busy (two other processes spinning on the CPU), medians of --repeats.
 
     .venv/bin/python benchmarks/bench_threads.py [--repeats 3] [--members 4] [--json]
 
-Ways (backend/runtime.py RunContext.parallel runs the first on a machine with 2 cores):
-  side by side   members in `cores` threads at once, torch on one thread each (the policy)
+Ways (Runner.proxies, backend/experiment.py, takes the first on a machine with 2 cores):
+  processes      members in `cores` forked processes at once, torch on one thread each (the
+                 policy: Runner.train_forked, backend/forked.py)
+  threads        members in `cores` threads of one process, torch on one thread each
+                 (RunContext.parallel; the policy before, and where a run cannot fork)
   one by one     members one after another, torch on one thread
   intra-op       members one after another, torch on `cores` threads per op
 `measure()` returns {way: {idle: stats, busy: stats}}.
@@ -20,6 +23,7 @@ import os
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-WAYS = ("side by side", "one by one", "intra-op")
+WAYS = ("processes", "threads", "one by one", "intra-op")
 
 
 def _spin(stop) -> None:
@@ -45,7 +49,8 @@ def train_members(way: str, members: int) -> float:
     from backend.presets import get_preset
 
     cores = os.cpu_count() or 1
-    os.environ["GOODHART_THREADS"] = str(cores if way == "side by side" else 1)
+    os.environ["GOODHART_THREADS"] = str(cores if way in ("processes", "threads") else 1)
+    os.environ["GOODHART_FORK"] = "1" if way == "processes" else "0"
     with tempfile.TemporaryDirectory() as tmp:
         cfg = get_preset("toy-bon").replace(**{"reward_models.members": members})
         r = Runner(cfg, ArtifactCache(Path(tmp)), None, None)
@@ -53,7 +58,7 @@ def train_members(way: str, members: int) -> float:
         prefs_key, train, heldout = r.preferences(sft_key)
         torch.set_num_threads(cores if way == "intra-op" else 1)
         t0 = time.perf_counter()
-        r.parallel(lambda i: r.member(i, sft_key, prefs_key, train, heldout), range(members))
+        r.proxies(sft_key, prefs_key, train, heldout)
         return time.perf_counter() - t0
 
 
@@ -69,8 +74,9 @@ def measure(repeats: int = 3, members: int = 4) -> dict:
             for way in WAYS:
                 times = []
                 for _ in range(repeats):
-                    with ctx.Pool(1) as pool:  # a fresh process: its own torch thread pool
-                        times.append(pool.apply(train_members, (way, members)))
+                    # A fresh process (its own torch thread pool), not a daemon: it may fork.
+                    with ProcessPoolExecutor(1, mp_context=ctx) as pool:
+                        times.append(pool.submit(train_members, way, members).result())
                 print(f"{load:5s} {way:13s} {np.median(times):7.2f} s", file=sys.stderr)
                 out.setdefault(way, {})[load] = {
                     "median": float(np.median(times)), "values": times,
