@@ -8,8 +8,8 @@ at once with the parent's memory (the world, the pairs, the initial policy), run
 one torch thread, and sends back messages and its result through a pipe; it never touches the
 database or the parent's progress callback (the parent relays its messages).
 
-The parent checks `should_stop` while it waits and ends the children when asked to; a child
-whose parent has gone stops at its next message.
+The parent asks `should_stop` every second while it waits and ends the children when asked to;
+a child whose parent has gone stops at its next message.
 """
 
 from __future__ import annotations
@@ -17,13 +17,15 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
 Send = Callable[[Any], None]
-POLL_S = 0.2  # how often the parent checks should_stop while children run
+POLL_S = 0.2  # how often the parent wakes while children run (messages wake it sooner)
+STOP_EVERY_S = 1.0  # how often it asks should_stop (a worker's asks the database)
 
 
 class ChildFailed(RuntimeError):
@@ -65,6 +67,7 @@ def run_forked(
     results: dict[int, Any] = {}
     running: dict[Connection, tuple[int, mp.Process]] = {}
     pending = list(enumerate(jobs))
+    asked = time.monotonic()
     try:
         while pending or running:
             while pending and len(running) < workers:
@@ -90,8 +93,10 @@ def run_forked(
                 if kind == "error":
                     raise ChildFailed(payload)
                 results[i] = payload
-            if should_stop():
-                raise stopped()
+            if time.monotonic() - asked >= STOP_EVERY_S:
+                asked = time.monotonic()
+                if should_stop():
+                    raise stopped()
     finally:
         for conn, (_, proc) in running.items():
             proc.terminate()

@@ -3,24 +3,26 @@
 Why: a toy proxy (backend/tinygpt.py GPTScorer with one block, width 64, 14-token sequences) is
 far too small for torch's autograd. Its step through autograd spent most of its time in
 bookkeeping and small kernels (zero fills of slice backwards, the CPU attention kernel for one
-query, the optimizer's per-tensor loop), not in the matmuls. This computes the same function
-and the same gradient with a fraction of the calls (tests/test_proxy_step.py checks both against
-autograd), and three exact rewrites:
+query, the optimizer's per-tensor loop), not in the matmuls: 3.1 ms a step of 64 pairs on one
+core, 1.76 ms here. This computes the same function and the same gradient (in float64 the two
+trainings agree to 3e-10 after toy-bon's 2,000 steps: tests/test_proxy_step.py), with three
+exact rewrites:
 
 - The first block reads the sum of a token's and a position's embedding, so its layer norm and
   its key and value projections depend on the (token, position) pair alone: they are computed
-  once per step for every pair of the vocabulary and the context (V*P rows, 812 in the lists
-  world) and gathered, instead of for every position of every sequence (2B*S rows, 1,792 for a
-  minibatch of 64 pairs). The backward adds the gathered rows' gradients back into that table.
-- The score reads the last token only, so the query, the attention output and everything after
-  it are computed at that one position (GPTScorer does the same).
+  once per step for each pair the training sequences use (a table of R rows: 335 for toy-bon's
+  32,000 sequences) instead of for every position of every sequence (2B * S = 1,792 rows for a
+  minibatch of 64 pairs). The backward adds the gradients back into that table.
+- The score reads the last token only, so the query, the attention and everything after it are
+  computed at that one position (GPTScorer does the same), as matmuls of the B last tokens'
+  queries by the table's keys, read at the rows each sequence holds.
 - The parameters are views of one flat buffer and their gradients of another, so AdamW is one
-  fused call over one tensor (the arithmetic of torch's fused AdamW, element by element).
+  fused call over one tensor (torch's fused AdamW, element by element: the same arithmetic).
 
-Rounding differs from autograd's (other summation orders): scores agree to about 1e-6 after a
-step; a trained proxy's numbers move by rounding (backend.ARITHMETIC, TRAINER_KEY).
-Shapes: B sequences (chosen then rejected), S positions, d width, H heads, e = d / H, V
-vocabulary, P context length, R = V * P (token, position) rows.
+Rounding differs from autograd's (other summation orders), and training amplifies it: a
+trained proxy's scores move by rounding (backend.ARITHMETIC["proxies"], in every proxy's cache
+key). Shapes: B sequences (chosen then rejected), S positions, d width, H heads, e = d / H, R
+table rows.
 """
 
 from __future__ import annotations
@@ -29,9 +31,6 @@ import torch
 import torch.nn.functional as F
 
 from backend.tinygpt import GPTScorer
-
-# In the cache key of every trained proxy: bump when training starts to give other numbers.
-TRAINER_KEY = ("proxy-trainer", 2)
 
 _ALL = [True, True, True]
 
