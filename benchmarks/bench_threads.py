@@ -3,6 +3,9 @@ cold toy-bon run) with each way of using this machine's cores, on the idle machi
 machine busy (two other processes spinning on the CPU), medians of --repeats.
 
     .venv/bin/python benchmarks/bench_threads.py [--repeats 3] [--members 4] [--json]
+        [--ways processes,threads,"one by one",intra-op] [--loads idle,busy]
+
+(intra-op on the busy machine takes minutes: OpenMP threads wait for cores the spinners hold)
 
 Ways (Runner.proxies, backend/experiment.py, takes the first on a machine with 2 cores):
   processes      members in `cores` forked processes at once, torch on one thread each (the
@@ -62,16 +65,16 @@ def train_members(way: str, members: int) -> float:
         return time.perf_counter() - t0
 
 
-def measure(repeats: int = 3, members: int = 4) -> dict:
+def measure(repeats: int = 3, members: int = 4, ways=WAYS, loads=("idle", "busy")) -> dict:
     out: dict = {}
     ctx = mp.get_context("spawn")
-    for load in ("idle", "busy"):
+    for load in loads:
         stop = ctx.Event()
         hogs = [ctx.Process(target=_spin, args=(stop,)) for _ in range(2 if load == "busy" else 0)]
         for h in hogs:
             h.start()
         try:
-            for way in WAYS:
+            for way in ways:
                 times = []
                 for _ in range(repeats):
                     # A fresh process (its own torch thread pool), not a daemon: it may fork.
@@ -92,16 +95,19 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--members", type=int, default=4)
+    ap.add_argument("--ways", default=",".join(WAYS), help="comma-separated, of " + ", ".join(WAYS))
+    ap.add_argument("--loads", default="idle,busy")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    f = measure(args.repeats, args.members)
+    ways, loads = args.ways.split(","), args.loads.split(",")
+    f = measure(args.repeats, args.members, ways, loads)
     if args.json:
         print(json.dumps(f, indent=1))
         return 0
     print(f"load before: {os.getloadavg()[0]:.2f}; {args.members} toy-bon proxies, medians")
-    print(f"{'way':14s} {'idle s':>8s} {'busy s':>8s}")
-    for way in WAYS:
-        print(f"{way:14s} {f[way]['idle']['median']:8.2f} {f[way]['busy']['median']:8.2f}")
+    print(f"{'way':14s}" + "".join(f"{load + ' s':>8s}" for load in loads))
+    for way in ways:
+        print(f"{way:14s}" + "".join(f"{f[way][load]['median']:8.2f}" for load in loads))
     return 0
 
 
