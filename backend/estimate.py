@@ -19,9 +19,11 @@ from backend.config import ExperimentConfig
 
 # Seconds per unit of work on one CPU thread, toy world, from cold runs of the three presets on
 # this 2-core CPU, idle (2026-12-06, load about 1: toy-bon 31.7 s, toy-ppo 36.6 s, toy-dpo
-# 39.7 s in all). A busy machine is slower: `pace` scales them by its recent runs. Estimates: the
-# form says so. (They were measured at load 6 before, which made an idle machine's estimate 2-5x
-# too long, and the stages' shares of it wrong.)
+# 39.7 s in all; the proxies' rate again that afternoon, when they began to train 2x faster in
+# forked processes: toy-bon estimated 15.9 s, took 14.4 s). A busy machine is slower: `pace`
+# scales them by its recent runs. Estimates: the form says so. (They were measured at load 6
+# before, which made an idle machine's estimate 2-5x too long, and the stages' shares of it
+# wrong.)
 RATES = {
     "prefs_pair": 4.3e-5,  # one preference pair: two answers sampled and labelled by gold
     "proxy_pair_epoch": 3.0e-5,  # one pair through one member's training, one epoch (forked)
