@@ -125,17 +125,21 @@ class ProxyStep:
         self.mask.masked_fill_(torch.arange(S + extra, device=ids.device) > last, -torch.inf)
 
     def __call__(self, mb: torch.Tensor) -> torch.Tensor:
-        """One step on the pairs `mb` (indices into the prepared pairs). Returns the loss (a
-        0-dim tensor) before the update: mean of -log sigmoid(r_chosen - r_rejected) +
-        score_l2 * mean(r^2)."""
+        """One step on the pairs `mb` (indices into the prepared pairs): gradient, then AdamW.
+        Returns the loss before the update (see gradient)."""
+        loss = self.gradient(mb)
+        self.opt.step()
+        return loss
+
+    def gradient(self, mb: torch.Tensor) -> torch.Tensor:
+        """The loss on the pairs `mb`, mean of -log sigmoid(r_chosen - r_rejected) + score_l2 *
+        mean(r^2) (a 0-dim tensor), and its gradient in `opt.grad(p)` for every parameter p."""
         S = self.row.shape[-1]
         row = self.row[:, mb].reshape(-1, S)  # (B, S): the minibatch's chosen, then rejected
         with torch.no_grad():
-            loss = self._forward_backward(
+            return self._forward_backward(
                 row, self.row_last[:, mb].reshape(-1), self.mask[:, mb].reshape(-1, S)
             )
-        self.opt.step()
-        return loss
 
     def _forward_backward(self, row, row_last, mask):
         """Loss, and every gradient into the flat buffer: rows (B, S), last rows (B,), mask

@@ -21,31 +21,21 @@ L2 = 1e-3
 
 
 @pytest.fixture(scope="module")
-def world():
-    return get_world("toy-lists")
-
-
-@pytest.fixture(scope="module")
-def policy(world):
-    return load_sft_policy(world, SftConfig())[0]
-
-
-@pytest.fixture(scope="module")
-def split(world, policy):
-    """512 training pairs of the SFT policy's answers (right-padded, of many lengths) and 256
-    held-out ones, with 25% label noise."""
+def toy():
+    """The toy world, its shipped SFT policy, and 512 training pairs of the policy's answers
+    (right-padded, of many lengths; 25% label noise) with 256 held-out ones."""
+    world = get_world("toy-lists")
+    policy = load_sft_policy(world, SftConfig())[0]
     cfg = PreferenceConfig(pairs=512, eval_pairs=256, label_noise=0.25)
-    return make_preferences(world, policy, cfg, np.random.SeedSequence(3))
+    train, heldout = make_preferences(world, policy, cfg, np.random.SeedSequence(3))
+    return world, policy, train, heldout
 
 
-@pytest.fixture(scope="module")
-def pairs(world, split):
-    chosen, rejected = (
-        torch.cat([world.prompt_ids(split[0].prompt_idx), torch.as_tensor(a)], 1)
-        for a in (split[0].chosen, split[0].rejected)
-    )
-    assert len(set((chosen != 0).sum(1).tolist())) > 2  # sequences of several lengths
-    return chosen, rejected
+def sequences(world, split) -> tuple[torch.Tensor, torch.Tensor]:
+    """Prompt + chosen and prompt + rejected token ids, (M, S) each."""
+    prompts = world.prompt_ids(split.prompt_idx)
+    answers = (split.chosen, split.rejected)
+    return tuple(torch.cat([prompts, torch.as_tensor(a)], 1) for a in answers)
 
 
 def autograd_step(proxy, opt, chosen, rejected):
@@ -57,8 +47,10 @@ def autograd_step(proxy, opt, chosen, rejected):
     return loss.detach()
 
 
-def test_one_step_gives_autograds_loss_and_gradient(policy, pairs):
-    chosen, rejected = pairs
+def test_one_step_gives_autograds_loss_and_gradient(toy):
+    world, policy, train, _ = toy
+    chosen, rejected = sequences(world, train)
+    assert len(set((chosen != 0).sum(1).tolist())) > 2  # sequences of several lengths
     ref, ours = build_proxy(policy, 1, 5), build_proxy(policy, 1, 5)
     opt = torch.optim.AdamW(ref.parameters(), lr=1e-3, weight_decay=0.0, fused=True)
     step = ProxyStep(ours, 1e-3, L2)
@@ -66,11 +58,7 @@ def test_one_step_gives_autograds_loss_and_gradient(policy, pairs):
     mb = torch.arange(40, 104)
     want = autograd_step(ref, opt, chosen[mb], rejected[mb])
     step.opt.flat_grad.fill_(torch.nan)  # an entry the step does not write stays NaN
-    with torch.no_grad():
-        got = step._forward_backward(
-            step.row[:, mb].reshape(128, -1), step.row_last[:, mb].reshape(-1),
-            step.mask[:, mb].reshape(128, -1),
-        )  # fmt: skip
+    got = step.gradient(mb)
     assert float(got) == pytest.approx(float(want), rel=1e-6)
     # float32 sums in other orders: within 1e-5 of the largest gradient of all (the score
     # head's, 0.03; measured 7.5e-6 there, under 4e-7 elsewhere). Against each tensor's own
@@ -80,7 +68,8 @@ def test_one_step_gives_autograds_loss_and_gradient(policy, pairs):
         assert torch.allclose(step.opt.grad(q), p.grad, rtol=0, atol=2e-5 * scale), name
 
 
-def test_the_flat_adamw_is_torchs_fused_adamw_bit_for_bit(policy):
+def test_the_flat_adamw_is_torchs_fused_adamw_bit_for_bit(toy):
+    policy = toy[1]
     ref, ours = build_proxy(policy, 1, 0), build_proxy(policy, 1, 0)
     opt = torch.optim.AdamW(ref.parameters(), lr=3e-3, weight_decay=0.0, fused=True)
     flat = FlatAdamW(ours, 3e-3)
@@ -97,22 +86,19 @@ def test_the_flat_adamw_is_torchs_fused_adamw_bit_for_bit(policy):
         assert q.untyped_storage().nbytes() == q.numel() * 4  # its own storage again
 
 
-def test_training_ends_where_autograd_training_ends(world, policy, split, tmp_path):
+def test_training_ends_where_autograd_training_ends(toy, tmp_path):
     """Two epochs of train_proxy (the written-out step) against the same training through
     autograd, in float64 so that rounding cannot hide a wrong term: the same losses and
     held-out scores to 1e-10 (float32 training drifts apart by rounding, chaotically: on
     toy-bon's 2,000 steps the two agree to 3e-10 in float64, to 0.4 in float32); the proxy
     saves and loads."""
-    train, heldout = split
+    world, policy, train, heldout = toy
     cfg = RewardModelConfig(epochs=2, batch_size=32)
     ours, ref = build_proxy(policy, 1, 7).double(), build_proxy(policy, 1, 7).double()
     assert supports(ours) and not supports(build_proxy(policy, 2, 7))
     got = train_proxy(ours, world, train, cfg, torch.Generator().manual_seed(1), heldout)
     opt = torch.optim.AdamW(ref.parameters(), lr=cfg.lr, weight_decay=0.0, fused=True)
-    chosen, rejected = (
-        torch.cat([world.prompt_ids(train.prompt_idx), torch.as_tensor(a)], 1)
-        for a in (train.chosen, train.rejected)
-    )
+    chosen, rejected = sequences(world, train)
     gen, losses = torch.Generator().manual_seed(1), []
     for _ in range(cfg.epochs):
         order, total = torch.randperm(len(train), generator=gen), 0.0
