@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import multiprocessing
 import os
+import time
 
 import numpy as np
 import pytest
@@ -45,16 +46,26 @@ def test_forked_members_give_the_threaded_numbers(tmp_path, monkeypatch):
 
 
 def test_cancelling_while_members_train_ends_the_children(tmp_path, monkeypatch):
+    """Members that would train for about 10 s each: the cancel (asked once a second) ends them
+    within seconds, and no half-trained member is stored."""
     monkeypatch.setenv("GOODHART_THREADS", "2")
     monkeypatch.setattr(runtime, "TICK_S", 0.0)
-    seen = []
+    seen, asked = [], []
+
+    def should_stop() -> bool:
+        if any("epoch 2 of 100" in m for m in seen):
+            asked.append(time.monotonic())
+            return True
+        return False
+
     with pytest.raises(Cancelled, match="training the proxies"):
         run_experiment(
-            three_members().replace(**{"reward_models.epochs": 100}),
+            three_members().replace(**{"reward_models.epochs": 100, "preferences.pairs": 4000}),
             lambda f, m: seen.append(m),
-            should_stop=lambda: any("epoch 2 of 100" in m for m in seen),
+            should_stop=should_stop,
             cache=ArtifactCache(tmp_path),
         )
+    assert time.monotonic() - asked[0] < 5
     assert multiprocessing.active_children() == []
     assert not list((tmp_path / "proxy").glob("*/.complete"))  # nothing half-trained kept
 
