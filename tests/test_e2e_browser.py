@@ -37,9 +37,12 @@ SCREENSHOTS = REPO / "docs" / "screenshots"
 VIEWPORT = {"width": 1400, "height": 1100}
 # Small enough for a shared CPU (about half a minute), big enough for readable curves.
 FORM = {
-    "preferences.pairs": "600",
+    # Enough training (3 members x 63 steps x 20 epochs, about 2 s each) that the run is still
+    # going when the page is photographed running.
+    "preferences.pairs": "4000",
     "preferences.eval_pairs": "200",
     "reward_models.members": "3",
+    "reward_models.epochs": "20",
     "bon.num_prompts": "8",
     "bon.samples": "512",
 }
@@ -296,7 +299,8 @@ def test_submit_watch_explore_and_share_in_a_real_browser(stack):
             page.get_by_role("heading", name="browser test").wait_for()
             running = page.get_by_text("estimated from the progress so far")
             running.wait_for(timeout=RUN_TIMEOUT_S * 1000)
-            page.wait_for_timeout(3000)  # a few progress reports: the time left is known
+            page.wait_for_timeout(1500)  # a progress report or two: the time left is known
+            assert running.is_visible(), "the run ended before its running page was photographed"
             page.screenshot(path=str(SCREENSHOTS / "result-running.png"))
             names = wait_chart(page, 10, timeout_s=RUN_TIMEOUT_S)
             # Single members as one average with a band (3 members: no "single #3").
@@ -403,6 +407,7 @@ def test_dpo_beside_best_of_n_and_ppo_in_a_real_browser(stack, monkeypatch):
         try:
             page = browser.new_page(viewport=VIEWPORT)
             page.goto(server.url)
+            wait_chart(page, 1)  # the Learn page is up: its links now answer a click
             page.get_by_role("link", name="New experiment").click()
             page.get_by_role("heading", name="New experiment").wait_for(timeout=90_000)
             script_idle(page)
