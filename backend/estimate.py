@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass
 
 from backend.config import ExperimentConfig
+from backend.forked import span
 
 # Seconds per unit of work on one CPU thread, toy world, from cold runs of the three presets on
 # this 2-core CPU, idle (2026-12-06, load about 1: toy-bon 31.7 s, toy-ppo 36.6 s, toy-dpo
@@ -104,8 +105,8 @@ def stage_costs(cfg: ExperimentConfig, plan: dict, workers: int = 1) -> list[Sta
     if plan["proxies"]:
         what, done = _reuse(plan["proxies"], "proxies", "train")
         each = cfg.preferences.pairs * cfg.reward_models.epochs * r["proxy_pair_epoch"]
-        rounds = _rounds(plan["proxies"].count(False), workers)
-        seconds = rounds * each + len(plan["proxies"]) * load
+        # Members train in forked processes, spread over the cores (backend/forked.py).
+        seconds = span(plan["proxies"].count(False), workers) * each + len(plan["proxies"]) * load
         # An "independent" ensemble's members sample and label their own pairs first (in this
         # stage, side by side like their training).
         own = plan.get("member_prefs", [])

@@ -34,7 +34,7 @@ from backend.config import ExperimentConfig, validate
 from backend.diagnostics import ensemble_stats
 from backend.dpo import run_dpo
 from backend.estimate import ProgressScale, StageCost, stage_costs
-from backend.forked import run_forked
+from backend.forked import at_once, run_forked
 from backend.objectives import standard_objectives, standardize
 from backend.policy import SAMPLER_KEY as SAMPLER
 from backend.policy import sample_answers
@@ -356,8 +356,9 @@ class Runner(RunContext):
         return keys, proxies, stats
 
     def train_forked(self, todo: list[int], train_one, on_batch, ready) -> dict[int, tuple]:
-        """Members `todo` trained in forked processes, cpu_workers() at a time (backend/forked.py:
-        threads of one process do not run these small steps side by side), then loaded here
+        """Members `todo` trained in forked processes, as many at a time as forked.at_once says
+        for cpu_workers() cores (backend/forked.py: threads of one process do not run these
+        small steps side by side), then loaded here
         from the cache: {i: train_one(i, None)}. Each child runs train_one(i, report), which
         trains the member and stores it, and reports through this process (on_batch(i, done,
         total), ready(i)); the cache's hits and repairs are the children's, not this process's
@@ -392,7 +393,7 @@ class Runner(RunContext):
                 ready(todo[j])
 
         children = run_forked(
-            [job(i) for i in todo], cpu_workers(), on_message, self.should_stop,
+            [job(i) for i in todo], at_once(len(todo), cpu_workers()), on_message, self.should_stop,
             lambda: Cancelled("cancelled while training the proxies"),
         )  # fmt: skip
         hits = len(self.cache.hits)

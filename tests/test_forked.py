@@ -15,7 +15,7 @@ import pytest
 from backend import runtime
 from backend.cache import ArtifactCache
 from backend.experiment import run_experiment
-from backend.forked import ChildFailed, run_forked
+from backend.forked import ChildFailed, at_once, run_forked, span
 from backend.runtime import Cancelled
 from tests.jobs_support import tiny_config
 
@@ -88,3 +88,12 @@ def test_a_failing_child_fails_with_its_traceback_and_the_others_end():
         run_forked([lambda send: os.kill(os.getpid(), 9)], 2, print, lambda: False, RuntimeError)
     squares = [functools.partial(lambda i, send: i * i, i) for i in range(5)]
     assert run_forked(squares, 2, print, lambda: False, RuntimeError) == [0, 1, 4, 9, 16]
+
+
+def test_members_at_once_spread_the_rounds_evenly():
+    # 5 members on 2 cores: 3 then 2 at once, not 2, 2 and then 1 alone beside an idle core.
+    assert [at_once(n, 2) for n in (1, 2, 3, 4, 5, 6, 7, 8, 16)] == [1, 2, 3, 2, 3, 2, 4, 2, 2]
+    assert at_once(5, 1) == 1 and at_once(3, 4) == 3 and at_once(9, 4) == 5
+    # The estimate's wall time of them, in units of one member alone on a core.
+    assert [span(n, 2) for n in (0, 1, 2, 4)] == [0.0, 1.0, 1.0, 2.0]
+    assert span(5, 2) == pytest.approx(2.75) and span(5, 1) == 5.0
