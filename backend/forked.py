@@ -1,6 +1,6 @@
 """Independent pieces of a run in forked child processes, a few at a time.
 
-Why processes: a toy proxy's training step is about 80 small torch calls of 10-50 us each, and
+Why processes: a toy proxy's training step is about 80 small torch calls of 10-90 us each, and
 the Python between them holds the GIL, so two members training in threads of one process took
 as long as one after the other (1.72 s against 0.87 s for one alone, 2 epochs, this 2-core
 machine); in two processes each ran at its own speed (0.94 s for both). A forked child starts
