@@ -108,11 +108,11 @@ def stage_costs(cfg: ExperimentConfig, plan: dict, workers: int = 1) -> list[Sta
         # Members train in forked processes, spread over the cores (backend/forked.py).
         seconds = span(plan["proxies"].count(False), workers) * each + len(plan["proxies"]) * load
         # An "independent" ensemble's members sample and label their own pairs first (in this
-        # stage, side by side like their training).
+        # stage, in the same forked processes as their training).
         own = plan.get("member_prefs", [])
         if own.count(False):
             what += f"; {own.count(False)} of them first sample and label their own {pairs:,} pairs"
-            seconds += _rounds(own.count(False), workers) * pairs * r["prefs_pair"]
+            seconds += span(own.count(False), workers) * pairs * r["prefs_pair"]
         out.append(StageCost("proxies", what, done, seconds))
     P, N = cfg.bon.num_prompts, cfg.bon.samples
     if cfg.method == "bon":

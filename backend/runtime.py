@@ -84,13 +84,10 @@ class RunContext:
         """Report progress: `frac` is the engine's fraction (backend.estimate.SEGMENTS), stored
         as `scale(frac)`, roughly the fraction of the run's estimated time; never backwards
         (members running side by side report out of order)."""
-        with self._lock:
-            self._last_frac = max(self._last_frac, self.scale(frac))
-            self._last_t = time.monotonic()
-            self._report(self._last_frac, message)
+        self.relay(self.scale(frac), message)
 
     def relay(self, frac: float, message: str) -> None:
-        """Report progress a forked child computed (already scaled: see progress)."""
+        """Report a fraction already scaled (progress's, or one a forked child computed)."""
         with self._lock:
             self._last_frac = max(self._last_frac, frac)
             self._last_t = time.monotonic()
@@ -142,7 +139,7 @@ class RunContext:
         side, so a piece's numbers do not depend on how many run at once. Intra-op threads
         collapse on a busy machine (OpenMP threads spin-waiting for a core: over 440 s against
         27 s). Threads share the GIL between torch's ops: fine for ops of milliseconds (the
-        sampler's prompts), not for the proxies' 20-50 us steps, which train in forked
+        sampler's prompts), not for the proxies' steps of 10-90 us calls, which train in forked
         processes instead where the run may fork (can_fork; Runner.train_forked)."""
         items = list(items)
         workers = min(cpu_workers(), len(items))
