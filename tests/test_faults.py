@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -265,6 +266,14 @@ def _status(eid: str, stage: str | None = None):
     return exp if stage in (exp["stage"] or "") else None
 
 
+def _ppo_step(eid: str) -> int:
+    """The PPO step the run's stage line reports (0 before PPO starts)."""
+    from db import api
+
+    m = re.search(r"PPO step (\d+)/", api.get_experiment(eid)["stage"] or "")
+    return int(m.group(1)) if m else 0
+
+
 def test_kill_9_at_each_stage_fails_cleanly_and_a_resubmit_finishes(lab):
     """One config killed at each stage in turn (each resubmission gets further: the stages it
     finished come from the cache), then run to the end."""
@@ -304,7 +313,10 @@ def test_sigterm_during_ppo_resumes_on_the_next_worker(lab):
     cfg = tiny_ppo(**{"ppo.steps": 300, "ppo.eval_every": 50})
     leaving = start("leaving")
     eid = api.submit(cfg)
-    wait_for(lambda: _status(eid, "PPO step 60/"), 300, "PPO step 60", leaving)
+    # Steps take tens of ms each and every one overwrites the stage, so wait for step 60 or later
+    # (polling for "PPO step 60/" exactly can miss it: it did in CI, and the run then finished).
+    wait_for(lambda: _ppo_step(eid) >= 60 or _status(eid), 300, "PPO step 60 or later", leaving)
+    assert _status(eid) is None, "the run finished before it could be stopped"
     assert leaving.stop(signal.SIGTERM) == 0
     exp = api.get_experiment(eid)
     assert exp["status"] == "queued" and (data / "cache" / CHECKPOINTS).exists()
