@@ -8,7 +8,9 @@ __version__ = "0.1.0"
 # ppo 2: its forward passes stop at the longest answer (2026-12-06).
 # proxies 2: one-block toy proxies train by backend/proxy_step.py's written-out backward, other
 # summation orders than autograd's (2026-12-06).
-ARITHMETIC = {"bon": 1, "ppo": 2, "dpo": 1, "proxies": 2}
+# proxies 3: each minibatch's table holds its own rows only, and a pair's two sequences sit side
+# by side: other summation orders again (2026-12-06, evening).
+ARITHMETIC = {"bon": 1, "ppo": 2, "dpo": 1, "proxies": 3}
 
 
 def arithmetic_parts(config: dict) -> tuple[str, ...]:

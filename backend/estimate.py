@@ -78,7 +78,8 @@ def _reuse(cached: list[bool], noun: str, verb: str) -> tuple[str, bool]:
 
 def stage_costs(cfg: ExperimentConfig, plan: dict, workers: int = 1) -> list[StageCost]:
     """The stages of `cfg` with rough seconds. `plan` (experiment.plan_run): {"sft": bool,
-    "prefs": bool, "proxies": [bool] * K, "samples": bool, "scores": [bool] * K,
+    "prefs": bool, "proxies": [bool] * K, "samples": bool, "samples_early": bool (sampled beside
+    the pairs, in a forked child), "scores": [bool] * K,
     "ppo_norm": [bool] * K, and optionally "member_prefs", "member_sft": [bool] for the members
     an "independent" or "pretrain" ensemble still trains} (True: cached); `workers`: pieces that
     run side by side."""
@@ -99,14 +100,19 @@ def stage_costs(cfg: ExperimentConfig, plan: dict, workers: int = 1) -> list[Sta
         out.append(StageCost("sft", what, False, math.nan))
     pairs = cfg.preferences.pairs + cfg.preferences.eval_pairs
     what = f"{pairs:,} preference pairs: " + ("reused" if plan["prefs"] else "to sample and label")
-    out.append(
-        StageCost("prefs", what, plan["prefs"], load if plan["prefs"] else pairs * r["prefs_pair"])
-    )
+    prefs = load if plan["prefs"] else pairs * r["prefs_pair"]
+    out.append(StageCost("prefs", what, plan["prefs"], prefs))
+    P, N = cfg.bon.num_prompts, cfg.bon.samples
+    # Best-of-n answers sampled early run on a core of their own beside the pairs (one core's
+    # work); what outlasts the pairs shares the cores with the proxies' training.
+    early = cfg.method == "bon" and plan.get("samples_early", False)
+    spill = max(0.0, P * N * r["sample"] - prefs) / max(1, workers) if early else 0.0
     if plan["proxies"]:
         what, done = _reuse(plan["proxies"], "proxies", "train")
         each = cfg.preferences.pairs * cfg.reward_models.epochs * r["proxy_pair_epoch"]
         # Members train in forked processes, spread over the cores (backend/forked.py).
         seconds = span(plan["proxies"].count(False), workers) * each + len(plan["proxies"]) * load
+        seconds += spill
         # An "independent" ensemble's members sample and label their own pairs first (in this
         # stage, in the same forked processes as their training).
         own = plan.get("member_prefs", [])
@@ -114,10 +120,12 @@ def stage_costs(cfg: ExperimentConfig, plan: dict, workers: int = 1) -> list[Sta
             what += f"; {own.count(False)} of them first sample and label their own {pairs:,} pairs"
             seconds += span(own.count(False), workers) * pairs * r["prefs_pair"]
         out.append(StageCost("proxies", what, done, seconds))
-    P, N = cfg.bon.num_prompts, cfg.bon.samples
     if cfg.method == "bon":
-        what = f"{P} x {N:,} answers: " + ("reused" if plan["samples"] else "to sample")
-        seconds = load if plan["samples"] else P * N * r["sample"] / max(1, workers)
+        if early:
+            what, seconds = f"{P} x {N:,} answers: to sample beside the pairs and proxies", load
+        else:
+            what = f"{P} x {N:,} answers: " + ("reused" if plan["samples"] else "to sample")
+            seconds = load if plan["samples"] else P * N * r["sample"] / max(1, workers)
         out.append(StageCost("samples", what, plan["samples"], seconds))
         what, done = _reuse(plan["scores"], "members' scores", "compute")
         rounds = _rounds(plan["scores"].count(False), workers)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import platform
 import threading
 import time
@@ -34,7 +35,7 @@ from backend.config import ExperimentConfig, validate
 from backend.diagnostics import ensemble_stats
 from backend.dpo import run_dpo
 from backend.estimate import ProgressScale, StageCost, stage_costs
-from backend.forked import at_once, run_forked
+from backend.forked import Child, at_once, run_forked
 from backend.objectives import standard_objectives, standardize
 from backend.policy import SAMPLER_KEY as SAMPLER
 from backend.policy import sample_answers
@@ -90,6 +91,7 @@ class Runner(RunContext):
         super().__init__(validate(cfg), cache, progress, should_stop)
         self.world: World = make_world(cfg, self.device)
         check_prompt_counts(cfg, len(self.world.prompts()))
+        self.sampler: Child | None = None  # best-of-n answers sampled beside (samples_beside)
 
     # ---- cache keys (also what plan_run checks: the estimate trains nothing) ----------------
 
@@ -121,9 +123,10 @@ class Runner(RunContext):
         """What of this run the cache holds already (True) or must be computed (False), from
         the keys the stages use; nothing is loaded or trained. {"sft": bool, "prefs": bool,
         "proxies", "scores", "ppo_norm": [bool] * K (only the ones the method uses), "samples":
-        bool, "member_prefs": [bool] (an "independent" ensemble's members 1.. whose own pairs a
-        member to train needs), "member_sft": [bool] (likewise a "pretrain" member's own SFT
-        run)}."""
+        bool, "samples_early": bool (best-of-n answers to sample beside the pairs and the
+        proxies: samples_early), "member_prefs": [bool] (an "independent" ensemble's members 1..
+        whose own pairs a member to train needs), "member_sft": [bool] (likewise a "pretrain"
+        member's own SFT run)}."""
         cfg, cache, world = self.cfg, self.cache, self.world
         K = cfg.reward_models.members
         uses_proxies = cfg.method != "dpo" or cfg.dpo.score_proxies
@@ -155,6 +158,7 @@ class Runner(RunContext):
         plan["member_sft"] = [world.has_member_backbone(cfg, i, cache) for i in pretrain]
         samples_key = self.samples_key(sft_key)
         plan["samples"] = cache.has("samples", samples_key)
+        plan["samples_early"] = self.samples_early(plan["samples"])
         plan["scores"] = [k is not None and cache.has("scores", self.scores_key(k, samples_key))
                           for k in keys]  # fmt: skip
         answers = norm_answers_key(cfg, sft_key)
@@ -280,6 +284,50 @@ class Runner(RunContext):
 
         return key, self.timed("sampling_s", self.cache.load_or_create, "samples", key, build, load)
 
+    def samples_early(self, cached: bool) -> bool:
+        """Whether the best-of-n answers are sampled early, in a forked child beside the
+        preference pairs and the proxies' training (samples_beside): they need the initial
+        policy only, and the pairs are one random stream on one core, so the other core would
+        idle through them (0.6 s of a cold toy-bon run)."""
+        return self.cfg.method == "bon" and not cached and self.can_fork()
+
+    def samples_beside(self, sft_key: str) -> Child | None:
+        """Start sampling the best-of-n answers in a forked child, which stores them in the
+        cache (bon_samples collects them); None where samples_early says no. The child's
+        progress is not shown (the parent's stages are), and its numbers are the ones the
+        parent would compute: each prompt has its own random stream."""
+        if not self.samples_early(self.cache.has("samples", self.samples_key(sft_key))):
+            return None
+
+        def job(send) -> tuple[float, list, list]:
+            self._lock = threading.Lock()  # this process's own: nothing else reports here
+            self._report = lambda frac, msg: send(None)  # dropped: a check that the parent lives
+            self.should_stop = lambda: False  # the parent asks, and ends this process
+            os.environ["GOODHART_THREADS"] = "1"  # one core: the parent's work has the others
+            self.timings = {}
+            hits, repairs = len(self.cache.hits), len(self.cache.repairs)
+            self.samples(sft_key)
+            return self.timings["sampling_s"], self.cache.hits[hits:], self.cache.repairs[repairs:]
+
+        return Child(job)
+
+    def bon_samples(self, sft_key: str) -> tuple[str, dict[str, np.ndarray]]:
+        """The best-of-n answers: the early sampler's (waited for, then loaded from the cache;
+        its time is the sampling's), else sampled here."""
+        sampler, self.sampler = self.sampler, None
+        if sampler is None:
+            return self.samples(sft_key)
+        seconds, hits, repairs = sampler.result(
+            self.should_stop, lambda: Cancelled("cancelled while sampling the answers")
+        )
+        n = len(self.cache.hits)
+        out = self.samples(sft_key)  # from the cache, where the child stored them
+        del self.cache.hits[n:]  # built by this run, not reused
+        self.cache.hits.extend(hits)
+        self.cache.repairs.extend(repairs)
+        self.add_time("sampling_s", seconds)
+        return out
+
     def member_scores(self, member_key: str, samples_key: str, proxy, samples) -> np.ndarray:
         key = self.scores_key(member_key, samples_key)
 
@@ -307,7 +355,9 @@ class Runner(RunContext):
 
         Returns (sft_key, member_keys, proxies, reward_model_stats)."""
         self.policy, sft_key = self.sft()
-        self.stage("preferences", 0.05, "sampling and labelling preference pairs")
+        self.sampler = self.samples_beside(sft_key)
+        beside = " (and best-of-n answers beside them)" if self.sampler else ""
+        self.stage("preferences", 0.05, f"sampling and labelling preference pairs{beside}")
         prefs_key, train, heldout = self.timed("preferences_s", self.preferences, sft_key)
         keys, proxies, stats = self.proxies(sft_key, prefs_key, train, heldout)
         return sft_key, keys, proxies, stats
@@ -413,6 +463,9 @@ class Runner(RunContext):
             return self._run()
         finally:
             torch.set_num_threads(threads)
+            if self.sampler is not None:  # the run failed or was cancelled before it waited
+                self.sampler.stop()
+                self.sampler = None
 
     def _run(self) -> ExperimentOutput:
         t_start = time.perf_counter()
@@ -453,8 +506,11 @@ class Runner(RunContext):
     def run_bon(self, sft_key, member_keys, proxies, reward_models) -> tuple[dict, dict]:
         """Best-of-n: sample once, score with gold and every member, curves from the matrix."""
         cfg = self.cfg
-        self.stage("samples", 0.4, f"sampling {cfg.bon.samples} answers for each prompt")
-        samples_key, samples = self.samples(sft_key)
+        if self.sampler is not None:
+            self.stage("samples", 0.4, "collecting the answers sampled beside the proxies")
+        else:
+            self.stage("samples", 0.4, f"sampling {cfg.bon.samples} answers for each prompt")
+        samples_key, samples = self.bon_samples(sft_key)
         K = len(proxies)
         self.stage("scoring", 0.6, f"scoring the answers with {K} proxies")
         scored = []
@@ -507,7 +563,9 @@ class Runner(RunContext):
         cached artifacts as best-of-n's) are trained only with dpo.score_proxies, to score the
         policy's samples. Returns (result, arrays, reward_model_stats)."""
         self.policy, sft_key = self.sft()
-        self.stage("preferences", 0.05, "sampling and labelling preference pairs")
+        self.sampler = self.samples_beside(sft_key)
+        beside = " (and best-of-n answers beside them)" if self.sampler else ""
+        self.stage("preferences", 0.05, f"sampling and labelling preference pairs{beside}")
         prefs_key, train, heldout = self.timed("preferences_s", self.preferences, sft_key)
         proxies, stats = [], []
         if self.cfg.dpo.score_proxies:

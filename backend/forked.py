@@ -76,6 +76,59 @@ def _child(job: Callable[[Send], Any], conn: Connection, parent: int) -> None:
         conn.close()
 
 
+class Child:
+    """`job(send)` running in a forked child process. Its pipe carries ("message", m) for each
+    send(m), then ("result", value) or ("error", traceback)."""
+
+    def __init__(self, job: Callable[[Send], Any]) -> None:
+        here, there = mp.get_context("fork").Pipe(duplex=False)
+        self.conn = here
+        self.proc = mp.get_context("fork").Process(
+            target=_child, args=(job, there, os.getpid()), daemon=True
+        )
+        self.proc.start()
+        there.close()
+
+    def receive(self) -> tuple[bool, Any]:
+        """The next word from the child (blocks): (False, message) for a message, (True,
+        result) once it is done (then the process has ended). ChildFailed if it failed."""
+        try:
+            kind, payload = self.conn.recv()
+        except EOFError:  # the process ended without a word: killed, or crashed
+            self.proc.join()
+            raise ChildFailed(f"the child ended with exit code {self.proc.exitcode}") from None
+        if kind == "message":
+            return False, payload
+        self.stop()
+        if kind == "error":
+            raise ChildFailed(payload)
+        return True, payload
+
+    def result(self, should_stop: Callable[[], bool], stopped: Callable[[], BaseException]) -> Any:
+        """Wait for the child's result, its messages dropped, asking should_stop() every
+        STOP_EVERY_S (stopped() is raised, the child ended). The child is ended on any error."""
+        asked = time.monotonic()
+        try:
+            while True:
+                if self.conn.poll(POLL_S):
+                    done, payload = self.receive()
+                    if done:
+                        return payload
+                if time.monotonic() - asked >= STOP_EVERY_S:
+                    asked = time.monotonic()
+                    if should_stop():
+                        raise stopped()
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        """End the child (if it still runs) and close the pipe."""
+        if self.proc.is_alive():
+            self.proc.terminate()
+        self.proc.join()
+        self.conn.close()
+
+
 def run_forked(
     jobs: Sequence[Callable[[Send], Any]],
     workers: int,
@@ -87,43 +140,32 @@ def run_forked(
     send(message) reaches on_message(index, message) in this process. When should_stop() turns
     true the children are ended and stopped() is raised; a child's exception is raised here as
     ChildFailed with its traceback."""
-    ctx = mp.get_context("fork")
     results: dict[int, Any] = {}
-    running: dict[Connection, tuple[int, mp.Process]] = {}
+    running: dict[Connection, tuple[int, Child]] = {}
     pending = list(enumerate(jobs))
     asked = time.monotonic()
     try:
         while pending or running:
             while pending and len(running) < workers:
                 i, job = pending.pop(0)
-                here, there = ctx.Pipe(duplex=False)
-                proc = ctx.Process(target=_child, args=(job, there, os.getpid()), daemon=True)
-                proc.start()
-                there.close()
-                running[here] = (i, proc)
+                child = Child(job)
+                running[child.conn] = (i, child)
             for conn in wait(list(running), timeout=POLL_S):
-                i, proc = running[conn]
+                i, child = running[conn]
                 try:
-                    kind, payload = conn.recv()
-                except EOFError:  # the process ended without a word: killed, or crashed
-                    proc.join()
-                    raise ChildFailed(f"piece {i} ended with exit code {proc.exitcode}") from None
-                if kind == "message":
+                    done, payload = child.receive()
+                except ChildFailed as e:
+                    raise ChildFailed(f"piece {i}: {e}") from None
+                if not done:
                     on_message(i, payload)
                     continue
                 del running[conn]
-                conn.close()
-                proc.join()
-                if kind == "error":
-                    raise ChildFailed(payload)
                 results[i] = payload
             if time.monotonic() - asked >= STOP_EVERY_S:
                 asked = time.monotonic()
                 if should_stop():
                     raise stopped()
     finally:
-        for conn, (_, proc) in running.items():
-            proc.terminate()
-            proc.join()
-            conn.close()
+        for _, child in running.values():
+            child.stop()
     return [results[i] for i in range(len(jobs))]

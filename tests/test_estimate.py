@@ -101,6 +101,9 @@ def test_preset_estimates_are_minutes_not_hours():
 
 def test_progress_within_stages_is_reported_and_never_goes_back(tmp_path, monkeypatch):
     monkeypatch.setattr(runtime, "TICK_S", 0.0)  # every tick, so a tiny run shows them
+    # In this process: a forked run samples the answers beside the pairs, without their prompt
+    # by prompt progress (tests/test_forked.py).
+    monkeypatch.setenv("GOODHART_FORK", "0")
     calls: list[tuple[float, str]] = []
     cfg = tiny_config().replace(**{"reward_models.epochs": 3})
     costs = plan_run(cfg, ArtifactCache(tmp_path))

@@ -233,8 +233,11 @@ def test_a_damaged_checkpoint_is_discarded_and_the_run_starts_over(tmp_path):
 
 # ---- kill -9 at each stage, SIGTERM during PPO ------------------------------------------------
 
-# Progress messages of the stages of a best-of-n run, in order (backend/experiment.py).
-STAGES = ["sampling and labelling", "training proxy", "sampling 4096 answers", "scoring the"]
+# Progress messages of the stages of a best-of-n run, in order (backend/experiment.py). The
+# best-of-n answers are sampled in a forked child beside the pairs (Runner.samples_beside): the
+# first kill ends it mid-sampling too (it stops at its next progress message, its folder left
+# half-written for the next run to sweep).
+STAGES = ["sampling and labelling", "training proxy", "scoring the"]
 
 
 @pytest.fixture

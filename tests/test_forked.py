@@ -40,8 +40,30 @@ def test_forked_members_give_the_threaded_numbers(tmp_path, monkeypatch):
     assert any(m.startswith("training proxy 3 of 3, epoch 8 of 8 (") for m in messages)
     assert "1 of 3 proxies ready" in messages and "3 of 3 proxies ready" in messages
     assert not any(h.startswith("proxy/") for h in forked.result["cache_hits"])
+    # The best-of-n answers were sampled in a child beside the pairs (Runner.samples_beside):
+    # the same answers (the curves above), built by this run, not reused.
+    assert "sampling and labelling preference pairs (and best-of-n answers beside them)" in messages
+    assert "collecting the answers sampled beside the proxies" in messages
+    assert not any(h.startswith("samples/") for h in forked.result["cache_hits"])
+    assert forked.result["timings"]["sampling_s"] > 0
     again = run_experiment(three_members(), cache=ArtifactCache(tmp_path / "a")).result
     assert sum(h.startswith("proxy/") for h in again["cache_hits"]) == 3  # reused, no fork
+    assert sum(h.startswith("samples/") for h in again["cache_hits"]) == 1
+    assert multiprocessing.active_children() == []
+
+
+def test_a_failure_of_the_answers_sampled_beside_is_the_runs(tmp_path, monkeypatch):
+    """The early sampler's error reaches the run with its traceback; no child is left."""
+    from backend.experiment import Runner
+
+    monkeypatch.setenv("GOODHART_THREADS", "2")
+
+    def broken(self, sft_key):
+        raise ValueError("no answers today")
+
+    monkeypatch.setattr(Runner, "samples", broken)
+    with pytest.raises(ChildFailed, match="ValueError: no answers today"):
+        run_experiment(tiny_config(), cache=ArtifactCache(tmp_path))
     assert multiprocessing.active_children() == []
 
 

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from backend.assets import load_state, save_state
 from backend.config import PreferenceConfig, RewardModelConfig, SftConfig
 from backend.preferences import make_preferences
-from backend.proxy_step import FlatAdamW, ProxyStep, supports
+from backend.proxy_step import FlatAdamW, ProxyStep, scores, supports
 from backend.reward_models import build_proxy, train_proxy
 from backend.worlds.registry import get_world
 from backend.worlds.sft import load_sft_policy
@@ -120,3 +120,39 @@ def test_training_ends_where_autograd_training_ends(toy, tmp_path):
     load_state(back, tmp_path / "p.safetensors")
     with torch.no_grad():
         assert torch.equal(back(ids), ours_scores)
+
+
+def test_an_epochs_minibatches_give_each_minibatchs_own_gradient(toy):
+    """ProxyStep.batches plans a whole epoch at once (each minibatch its own table, the last one
+    smaller): each planned minibatch gives the gradient of the same pairs planned alone."""
+    world, policy, train, _ = toy
+    chosen, rejected = sequences(world, train)
+    step = ProxyStep(build_proxy(policy, 1, 2), 1e-3, L2)
+    step.prepare(chosen, rejected)
+    order = torch.randperm(100, generator=torch.Generator().manual_seed(4))
+    planned = step.batches(order, 32)
+    assert [b.pairs for b in planned] == [32, 32, 32, 4]
+    for k, batch in enumerate(planned):
+        assert len(batch.tokens) < len(step.tokens)  # a table of its own rows only
+        got = float(step.gradient(batch))
+        grad = step.opt.flat_grad.clone()
+        want = float(step.gradient(order[32 * k : 32 * (k + 1)]))
+        assert got == want and torch.equal(grad, step.opt.flat_grad)
+
+
+def test_scores_are_the_proxys_forward(toy):
+    """proxy_step.scores (the table of (token, position) rows) against GPTScorer's forward, on
+    answers of many lengths: equal to 1e-12 in float64, to 1e-6 of the largest in float32."""
+    world, policy, _, heldout = toy
+    proxy = build_proxy(policy, 1, 3)
+    with torch.no_grad():  # a proxy whose every weight matters (not the SFT trunk as it is)
+        for p in proxy.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+    ids = torch.cat(sequences(world, heldout))
+    for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 1e-6)):
+        model = proxy.to(dtype)
+        with torch.no_grad():
+            want = model(ids)
+        got = scores(model, ids)
+        assert got.dtype == dtype and got.shape == want.shape
+        assert torch.allclose(got, want, rtol=0, atol=tol * float(want.abs().max())), dtype
