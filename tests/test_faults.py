@@ -283,8 +283,9 @@ def test_kill_9_at_each_stage_fails_cleanly_and_a_resubmit_finishes(lab):
     from db import api
 
     data, start = lab
-    cfg = tiny_config(seed=40).replace(  # every stage long enough to be killed inside
-        **{"preferences.pairs": 30_000, "bon.num_prompts": 20, "bon.samples": 4096}
+    cfg = tiny_config(seed=40).replace(  # every stage long enough to be killed inside (the
+        # scoring of 20 x 4,096 answers by 2 proxies took under 0.2 s once proxy_step scored it)
+        **{"preferences.pairs": 30_000, "bon.num_prompts": 20, "bon.samples": 16_384}
     )
     worker = start("w0")
     left = []
