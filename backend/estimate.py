@@ -21,15 +21,17 @@ from backend.forked import span
 # Seconds per unit of work on one CPU thread, toy world, from cold runs of the three presets on
 # this 2-core CPU, idle (2026-12-06, load about 1: toy-bon 31.7 s, toy-ppo 36.6 s, toy-dpo
 # 39.7 s in all; the proxies' rate again that afternoon, when they began to train 2x faster in
-# forked processes: toy-bon estimated 15.9 s, took 14.4 s). A busy machine is slower: `pace`
-# scales them by its recent runs. Estimates: the form says so. (They were measured at load 6
-# before, which made an idle machine's estimate 2-5x too long, and the stages' shares of it
-# wrong.)
+# forked processes: toy-bon estimated 15.9 s, took 14.4 s; and that evening, with each proxy
+# minibatch's own table and scoring by it: the proxies estimated 8.6 s, took 8.1-8.3 s; the
+# five members' scores 0.51 s).
+# A busy machine is slower: `pace` scales them by its recent runs. Estimates: the form says so.
+# (They were measured at load 6 before, which made an idle machine's estimate 2-5x too long,
+# and the stages' shares of it wrong.)
 RATES = {
     "prefs_pair": 4.3e-5,  # one preference pair: two answers sampled and labelled by gold
-    "proxy_pair_epoch": 3.0e-5,  # one pair through one member's training, one epoch (forked)
+    "proxy_pair_epoch": 2.0e-5,  # one pair through one member's training, one epoch (forked)
     "sample": 2.3e-5,  # one best-of-n answer sampled and scored by gold
-    "score": 3.4e-6,  # one answer scored by one member
+    "score": 2.0e-6,  # one answer scored by one member
     "ppo_step": 0.18,  # one PPO step of 64 rollouts and 4 epochs, its evaluations included
     "dpo_step": 0.030,  # one DPO step of 64 pairs, its evaluations included
     "dpo_ref_pair": 1.0e-4,  # one pair's reference log-probs (both answers)

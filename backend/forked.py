@@ -9,7 +9,9 @@ one torch thread, and sends back messages and its result through a pipe; it neve
 database or the parent's progress callback (the parent relays its messages).
 
 The parent asks `should_stop` every second while it waits and ends the children when asked to;
-a child whose parent has gone stops at its next message.
+a child whose parent has gone stops at its next message. `run_forked` runs a list of pieces and
+waits; a `Child` runs one piece while the parent goes on with other work (the best-of-n answers
+sampled beside the preference pairs: Runner.samples_beside), and `Child.result` waits for it.
 """
 
 from __future__ import annotations

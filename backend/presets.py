@@ -2,9 +2,10 @@
 
 The best-of-n presets were chosen by measurement over seeds 0-2 (benchmarks/recipes.py; README,
 "Choosing the presets"), by claim 3 of Coste et al.: WCO and UWO lose at most 25% of their peak
-gain by n = N on average while the average single member loses at least 50%. (Re-measured when
-proxy training's rounding changed, 2026-12-06: toy-bon-clean now misses it by a hair, WCO losing
-25.3% on average; README, "Choosing the presets".)
+gain by n = N on average while the average single member loses at least 50%. (Re-measured each
+time proxy training's rounding changed, 2026-12-06: that afternoon toy-bon-clean missed it by a
+hair, WCO losing 25.3% on average; that evening every preset but toy-bon-shared holds it on
+average; README, "Choosing the presets".)
 """
 
 from __future__ import annotations

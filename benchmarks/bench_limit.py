@@ -21,6 +21,9 @@ essential floating-point work at the machine's own matmul rate, measured in the 
   and member.
   The gold reward, the sort of best-of-n and the curves are integer and memory work: timed,
   with no FLOP limit.
+- stage times: the run's own timings. The best-of-n answers are sampled in a forked child
+  beside the preference pairs and the proxies' training (Runner.samples_beside): sampling's
+  time is that child's, and overlaps the other stages' (the cold run's wall time is what counts).
 - starts computing: launch to the run's first progress line (`[  0%] loading the SFT policy`).
 - warm: the same command again with every artifact cached.
 Figures are medians of the repeats (the ratios too), with min and max.
@@ -266,6 +269,10 @@ def main() -> int:
         print(f"{s:15s} {f['essential_gflop'][s]:8.1f} {v['limit_s']:8.2f} "
               f"{v['seconds']['median']:9.2f} {v['ratio']['median']:8.1f}")  # fmt: skip
     print(f"{'curves':15s} {'-':>8s} {'-':>8s} {f['curves_s']['median']:9.2f}")
+    print(
+        "(where a run may fork, the default here, sampling runs in a child beside the "
+        "preferences and reward models: its own time)"
+    )
     print(f"{'outside stages':15s} {'-':>8s} {'-':>8s} {f['outside_stages_s']['median']:9.2f}"
           "   (start-up, imports, writing the result)")  # fmt: skip
     print(f"cold run {f['cold_s']['median']:.1f} s = {f['cold_over_limit']['median']:.1f}x its "
