@@ -338,13 +338,13 @@ def test_kill_9_during_a_cli_run_leaves_nothing_half_written(tmp_path):
     env = {**job_env(tmp_path / "data")}
     out = tmp_path / "r.json"
     args = [sys.executable, "-m", "backend", "run", "--pairs", "3000", "--members", "2",
-            "--rm-epochs", "40", "--num-prompts", "20", "--samples", "1024",
+            "--rm-epochs", "80", "--num-prompts", "20", "--samples", "1024",
             "--out", str(out)]  # fmt: skip
     proc = subprocess.Popen(args, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
     for line in proc.stderr:
         if "training proxy" in line and "epoch" in line:
             break
-    time.sleep(1.0)  # inside the proxies' builds (about 3 s: children train them side by side)
+    time.sleep(1.0)  # inside the proxies' builds (about 5 s: children train them side by side)
     proc.kill()
     proc.wait(30)
     time.sleep(1.0)  # the children notice their parent is gone at their next progress message
