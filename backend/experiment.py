@@ -563,9 +563,7 @@ class Runner(RunContext):
         cached artifacts as best-of-n's) are trained only with dpo.score_proxies, to score the
         policy's samples. Returns (result, arrays, reward_model_stats)."""
         self.policy, sft_key = self.sft()
-        self.sampler = self.samples_beside(sft_key)
-        beside = " (and best-of-n answers beside them)" if self.sampler else ""
-        self.stage("preferences", 0.05, f"sampling and labelling preference pairs{beside}")
+        self.stage("preferences", 0.05, "sampling and labelling preference pairs")
         prefs_key, train, heldout = self.timed("preferences_s", self.preferences, sft_key)
         proxies, stats = [], []
         if self.cfg.dpo.score_proxies:
