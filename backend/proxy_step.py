@@ -178,8 +178,8 @@ class FlatAdamW:
 
 class ProxyStep:
     """Forward, loss, backward and AdamW step of a one-block GPTScorer on minibatches of pairs
-    of right-padded sequences. `prepare` the pairs once, then call with a minibatch's pair
-    indices; `release()` when training ends."""
+    of right-padded sequences. `prepare` the pairs once, plan each epoch's minibatches with
+    `batches`, call with each; `release()` when training ends."""
 
     def __init__(self, proxy: GPTScorer, lr: float, score_l2: float) -> None:
         if not supports(proxy):
@@ -234,6 +234,7 @@ class ProxyStep:
         used = seen.nonzero().view(-1) % R  # every minibatch's rows, minibatch by minibatch
         sizes = seen.view(count, R).sum(1)  # (count,) rows of each minibatch's table
         starts = sizes.cumsum(0) - sizes
+        # After the sizes: the running count of seen rows, in place, numbers them in order.
         local = seen.cumsum_(0).index_select(0, key.view(-1)).view(key.shape) - 1
         local -= starts.index_select(0, which).view(n, 1, 1)  # a row of its minibatch's table
         last = local.gather(2, self.last.index_select(0, order)).view(n, 2)
