@@ -42,7 +42,7 @@ from backend.policy import sample_answers
 from backend.ppo import norm_answers_key, norm_key, run_ppo
 from backend.preferences import PreferenceSplit, make_preferences
 from backend.reward_models import heldout_accuracy, score, train_proxy, unique_rows
-from backend.runtime import Cancelled, Progress, RunContext, cpu_workers
+from backend.runtime import Cancelled, Progress, RunContext, T, cpu_workers
 from backend.seeding import stage_seed, torch_generator
 from backend.summary import summarize_curves
 from backend.worlds.base import World
@@ -300,14 +300,15 @@ class Runner(RunContext):
             return None
 
         def job(send) -> tuple[float, list, list]:
-            self._lock = threading.Lock()  # this process's own: nothing else reports here
-            self._report = lambda frac, msg: send(None)  # dropped: a check that the parent lives
-            self.should_stop = lambda: False  # the parent asks, and ends this process
             os.environ["GOODHART_THREADS"] = "1"  # one core: the parent's work has the others
             self.timings = {}
-            hits, repairs = len(self.cache.hits), len(self.cache.repairs)
-            self.samples(sft_key)
-            return self.timings["sampling_s"], self.cache.hits[hits:], self.cache.repairs[repairs:]
+
+            def work() -> float:
+                self.samples(sft_key)
+                return self.timings["sampling_s"]
+
+            # Its progress is dropped by the parent: sending it checks that the parent lives.
+            return self.child_work(lambda frac, msg: send(None), work)
 
         return Child(job)
 
@@ -320,11 +321,7 @@ class Runner(RunContext):
         seconds, hits, repairs = sampler.result(
             self.should_stop, lambda: Cancelled("cancelled while sampling the answers")
         )
-        n = len(self.cache.hits)
-        out = self.samples(sft_key)  # from the cache, where the child stored them
-        del self.cache.hits[n:]  # built by this run, not reused
-        self.cache.hits.extend(hits)
-        self.cache.repairs.extend(repairs)
+        out = self.from_children(lambda: self.samples(sft_key), [(hits, repairs)])
         self.add_time("sampling_s", seconds)
         return out
 
@@ -415,11 +412,7 @@ class Runner(RunContext):
         loads of what they built."""
 
         def job(i: int):
-            def run(send) -> tuple[list, list]:
-                self._lock = threading.Lock()  # this process's own: nothing else reports here
-                self._report = lambda frac, msg: send(("progress", frac, msg))
-                self.should_stop = lambda: False  # the parent asks, and ends this process
-                hits, repairs = len(self.cache.hits), len(self.cache.repairs)
+            def run(send) -> tuple[None, list, list]:
                 last = [-float("inf")]
 
                 def report(done: int, total: int) -> None:
@@ -427,9 +420,11 @@ class Runner(RunContext):
                         last[0] = time.monotonic()
                         send(("batch", done, total))
 
-                train_one(i, report)
-                send(("ready",))
-                return self.cache.hits[hits:], self.cache.repairs[repairs:]
+                def work() -> None:
+                    train_one(i, report)
+                    send(("ready",))
+
+                return self.child_work(lambda frac, msg: send(("progress", frac, msg)), work)
 
             return run
 
@@ -446,13 +441,33 @@ class Runner(RunContext):
             [job(i) for i in todo], at_once(len(todo), cpu_workers()), on_message, self.should_stop,
             lambda: Cancelled("cancelled while training the proxies"),
         )  # fmt: skip
-        hits = len(self.cache.hits)
-        built = {i: train_one(i, None) for i in todo}  # from the cache
-        del self.cache.hits[hits:]
-        for child_hits, child_repairs in children:
-            self.cache.hits.extend(child_hits)
-            self.cache.repairs.extend(child_repairs)
-        return built
+        return self.from_children(
+            lambda: {i: train_one(i, None) for i in todo}, [(h, r) for _, h, r in children]
+        )
+
+    def child_work(self, report: Progress, work: Callable[[], T]) -> tuple[T, list, list]:
+        """`work()` in a forked child of this run (backend/forked.py), for its parent: the
+        child's own lock (nothing else reports here), progress through `report` (to the parent),
+        no stop checks (the parent asks, and ends the child). Returns (work's value, the cache
+        hits and repairs it made), for the parent's from_children."""
+        self._lock = threading.Lock()
+        self._report = report
+        self.should_stop = lambda: False
+        hits, repairs = len(self.cache.hits), len(self.cache.repairs)
+        value = work()
+        return value, self.cache.hits[hits:], self.cache.repairs[repairs:]
+
+    def from_children(self, load: Callable[[], T], logs: list[tuple[list, list]]) -> T:
+        """`load()` what forked children built and stored, from the cache, with the cache's log
+        made theirs: their hits and repairs (`logs`, of child_work), not this process's loads
+        of what they built."""
+        n = len(self.cache.hits)
+        out = load()
+        del self.cache.hits[n:]
+        for hits, repairs in logs:
+            self.cache.hits.extend(hits)
+            self.cache.repairs.extend(repairs)
+        return out
 
     def run(self) -> ExperimentOutput:
         """Every stage, on one torch thread per piece of work (RunContext.parallel)."""

@@ -83,11 +83,9 @@ class Child:
     send(m), then ("result", value) or ("error", traceback)."""
 
     def __init__(self, job: Callable[[Send], Any]) -> None:
-        here, there = mp.get_context("fork").Pipe(duplex=False)
-        self.conn = here
-        self.proc = mp.get_context("fork").Process(
-            target=_child, args=(job, there, os.getpid()), daemon=True
-        )
+        ctx = mp.get_context("fork")
+        self.conn, there = ctx.Pipe(duplex=False)
+        self.proc = ctx.Process(target=_child, args=(job, there, os.getpid()), daemon=True)
         self.proc.start()
         there.close()
 
