@@ -123,11 +123,21 @@ def sequences_batch(ids: torch.Tensor, proxy: GPTScorer) -> Batch:
     used = seen.nonzero().view(-1)  # (R,) ascending
     row = seen.cumsum_(0).index_select(0, pair).view(B, S) - 1
     last = (pos * (ids != config.pad_token_id)).argmax(-1, keepdim=True)  # (B, 1)
-    extra = -S % 16  # softmax rows of a multiple of 16 (see ProxyStep.prepare)
-    row = F.pad(row, (0, extra))  # the extra columns read row 0, masked out
-    mask = torch.zeros(row.shape, dtype=proxy.score.weight.dtype, device=ids.device)
-    mask.masked_fill_(torch.arange(S + extra, device=ids.device) > last, -torch.inf)
+    row, mask = _padded(row, last, proxy.score.weight.dtype)
     return Batch(row, row.gather(1, last).view(B), mask, used // S, used % S)
+
+
+def _padded(row: torch.Tensor, last: torch.Tensor, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Table rows (..., S) with their columns padded to a multiple of 16 (the extra columns
+    read row 0), and the attention mask added to the logits: 0 up to each sequence's last real
+    token (`last`, (..., 1)), -inf after it (PAD) and in the extra columns. Why 16: softmax over
+    a last dimension of 14 took 13x as long as over 16 (torch 2.13's CPU kernel vectorizes whole
+    rows only)."""
+    S = row.shape[-1]
+    extra = -S % 16
+    mask = torch.zeros((*row.shape[:-1], S + extra), dtype=dtype, device=row.device)
+    mask.masked_fill_(torch.arange(S + extra, device=row.device) > last, -torch.inf)
+    return F.pad(row, (0, extra)), mask
 
 
 class FlatAdamW:
@@ -205,14 +215,7 @@ class ProxyStep:
         self.tokens, self.positions = used // S, used % S  # (R,) each
         last = (pos * (ids != self.pad)).argmax(-1, keepdim=True)  # (M, 2, 1) last real token
         self.last = last  # (M, 2, 1)
-        # Attention mask, added to the logits: positions after the last token (PAD) get none.
-        # Softmax over a last dimension of 14 took 13x as long as over 16 (torch 2.13's CPU
-        # kernel vectorizes whole rows only): the columns are padded to a multiple of 16.
-        extra = -S % 16
-        self.row = F.pad(row, (0, extra))  # (M, 2, S + extra), the extra columns read row 0
-        dtype = self.proxy.score.weight.dtype
-        self.mask = F.pad(torch.zeros(ids.shape, dtype=dtype, device=ids.device), (0, extra))
-        self.mask.masked_fill_(torch.arange(S + extra, device=ids.device) > last, -torch.inf)
+        self.row, self.mask = _padded(row, last, self.proxy.score.weight.dtype)  # (M, 2, S')
 
     def batches(self, order: torch.Tensor, batch_size: int) -> list[Batch]:
         """The minibatches of `order` (pair indices), `batch_size` pairs each (the last may be
