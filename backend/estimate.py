@@ -107,7 +107,7 @@ def stage_costs(cfg: ExperimentConfig, plan: dict, workers: int = 1) -> list[Sta
     P, N = cfg.bon.num_prompts, cfg.bon.samples
     # Best-of-n answers sampled early run on a core of their own beside the pairs (one core's
     # work); what outlasts the pairs shares the cores with the proxies' training.
-    early = cfg.method == "bon" and plan.get("samples_early", False)
+    early = plan.get("samples_early", False)  # best-of-n only (Runner.samples_early)
     spill = max(0.0, P * N * r["sample"] - prefs) / max(1, workers) if early else 0.0
     if plan["proxies"]:
         what, done = _reuse(plan["proxies"], "proxies", "train")
