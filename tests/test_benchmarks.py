@@ -75,3 +75,29 @@ def test_unknown_section_is_an_error():
         text=True,
     )
     assert res.returncode == 2 and "nope" in res.stderr
+
+
+def test_bench_step_counts_the_steps_matrix_products_by_hand():
+    """bench_step's GFLOP/s rests on the profiler's FLOP count of a real step's matmuls: it must
+    be the step's products counted by hand (B sequences, R table rows, width d, H heads of e;
+    the profiler does not count the two matrix-vector products of the score head, 4 B d)."""
+    from benchmarks import bench_step
+
+    step, batches, essential = bench_step.setup()
+    mb = batches[0]
+    R, B = len(mb.tokens), mb.row.shape[0]
+    d, H = step.d, step.H
+    e = d // H
+    forward = 2 * R * d * 2 * d + 2 * B * d * d + 2 * (2 * H * B * e * R)  # keys, values, query
+    forward += 2 * B * d * d + 2 * (2 * B * d * 4 * d)  # attention's projection, the MLP
+    backward = 2 * 2 * (2 * B * d * 4 * d) + 2 * (2 * B * d * d) + 4 * (2 * H * B * e * R)
+    backward += 2 * (2 * R * d * 2 * d) + 2 * (2 * B * d * d)
+    counted = bench_step.time_calls(step, [mb], 1)
+    assert counted["matmul_flop"] == forward + backward
+    assert counted["matmul_s"] > 0 and counted["other_s"] > 0
+    # The limit's count is bench_limit's, 3x the last-token forward, over each sequence's real
+    # tokens: the same lengths as the step's own attention mask reads (0 up to the last one).
+    lengths = (mb.mask == 0).sum(1).numpy()
+    want = 3 * bench_step.proxy_forward_flops(lengths, 1, d)
+    assert essential[0] == pytest.approx(want, rel=1e-12)
+    step.release()
