@@ -16,9 +16,10 @@ shipped SFT policy's answers (backend/proxy_step.py ProxyStep, the step a cold r
   last-token forward of its 128 sequences, padding excluded) at one core's 2048-square matmul
   rate, measured in the same run.
 - `--compile`: the same step through torch.compile (inductor, static shapes: every minibatch's
-  table padded to 256 rows, so one graph), plain and with cpp_wrapper (the graph's calls made
-  from generated C++, not Python), each compiled into a fresh cache folder: seconds to compile
-  and ms a step. (Compiled kernels round differently: a run using them would move its numbers.)
+  table padded to 256 rows, so one graph), plain and then with cpp_wrapper (the graph's calls
+  made from generated C++, not Python), each into a fresh cache folder: seconds to compile (the
+  second compile runs in the same process as the first) and ms a step. (Compiled kernels round
+  differently: a run using them would move its numbers.)
 
 Figures are medians of the repeats, the step and its timed calls interleaved within each repeat.
 `measure()` returns them.
