@@ -37,7 +37,8 @@ RATES = {
     "dpo_ref_pair": 1.0e-4,  # one pair's reference log-probs (both answers)
     "load": 0.2,  # loading one cached artifact
 }
-MIN_SECONDS = 0.5  # a stage's share of the progress bar is never zero
+MIN_SECONDS = 0.5  # a stage without an estimate (the curves, an SFT run to train) counts so
+FLOOR_SECONDS = 0.05  # a stage's share of the progress bar is never zero
 # The result's timings of each stage (what `pace` compares the estimate with).
 STAGE_TIMINGS = {
     "prefs": ("preferences_s",), "proxies": ("reward_models_s",), "samples": ("sampling_s",),
@@ -191,7 +192,11 @@ class ProgressScale:
         self.starts = [s for _, s in segments]
         self.ends = [*self.starts[1:], 1.0]
         w = [seconds.get(name, 0.0) for name, _ in segments]
-        w = [max(MIN_SECONDS, x if math.isfinite(x) else MIN_SECONDS) for x in w]
+        # A stage counts at its estimate, a reused one at its load (0.2 s): floored at
+        # MIN_SECONDS, a cached initial policy took 6% of a short run's bar in its first 0.1 s,
+        # and the pace it set said "about 2 s left" of 8. MIN_SECONDS stands in for a stage
+        # with no estimate; none counts for nothing (FLOOR_SECONDS).
+        w = [max(FLOOR_SECONDS, x if math.isfinite(x) else MIN_SECONDS) for x in w]
         total = sum(w)
         self.weights = [x / total for x in w]
         self.before = [sum(self.weights[:i]) for i in range(len(w))]

@@ -10,7 +10,15 @@ import pytest
 
 from backend import runtime
 from backend.cache import ArtifactCache
-from backend.estimate import ProgressScale, StageCost, duration_text, stage_costs, time_left
+from backend.estimate import (
+    FLOOR_SECONDS,
+    MIN_SECONDS,
+    ProgressScale,
+    StageCost,
+    duration_text,
+    stage_costs,
+    time_left,
+)
 from backend.experiment import plan_run, run_experiment
 from backend.presets import get_preset
 from tests.jobs_support import tiny_config
@@ -29,10 +37,16 @@ def test_progress_scale_is_monotone_and_follows_the_estimated_seconds():
     out = [scale(f) for f in fracs]
     assert out[0] == 0.0 and out[-1] == pytest.approx(1.0)
     assert all(b >= a for a, b in itertools.pairwise(out))
-    # Proxies take 90 of 100.5 s (stages count at least MIN_SECONDS = 0.5): their nominal span
+    # Proxies take 90 of 99.9 s (reused stages count at their load, 0.2 s): their nominal span
     # 0.1-0.4 is ~90% of the scaled bar.
-    assert scale(0.4) - scale(0.1) == pytest.approx(90 / 100.5, abs=1e-9)
-    assert scale(0.25) == pytest.approx((0.5 + 0.5 + 45) / 100.5, abs=1e-9)  # half the proxies
+    assert scale(0.4) - scale(0.1) == pytest.approx(90 / 99.9, abs=1e-9)
+    assert scale(0.25) == pytest.approx((0.2 + 0.2 + 45) / 99.9, abs=1e-9)  # half the proxies
+    # A stage with no estimate counts as MIN_SECONDS; none counts for nothing.
+    costs[-1] = StageCost("curves", "", False, math.nan)
+    costs[0] = StageCost("sft", "", True, 0.0)
+    scale = ProgressScale("bon", costs)
+    assert scale(0.95) == pytest.approx(1 - MIN_SECONDS / (FLOOR_SECONDS + 99.7), abs=1e-9)
+    assert 0 < scale(0.05) == pytest.approx(FLOOR_SECONDS / (FLOOR_SECONDS + 99.7), abs=1e-9)
 
 
 def test_time_left_and_durations():
@@ -116,8 +130,8 @@ def test_progress_within_stages_is_reported_and_never_goes_back(tmp_path, monkey
     # Proxy training takes the share of the bar that it has of the estimated time.
     start = next(f for f, m in calls if m.startswith("training 2 proxies"))
     end = next(f for f, m in calls if m == "2 of 2 proxies ready")
-    seconds = {c.stage: max(c.seconds, 0.5) for c in costs}
-    assert end - start == pytest.approx(seconds["proxies"] / sum(seconds.values()))
+    scale = ProgressScale("bon", costs)  # the proxies' segment is 0.1-0.4 of the engine's
+    assert end - start == pytest.approx(scale(0.4) - scale(0.1))
 
 
 def test_the_machines_pace_from_recent_runs():
