@@ -300,8 +300,17 @@ def test_submit_watch_explore_and_share_in_a_real_browser(stack):
             page.get_by_role("heading", name="browser test").wait_for()
             running = page.get_by_text("estimated from the progress so far")
             running.wait_for(timeout=RUN_TIMEOUT_S * 1000)
-            page.wait_for_timeout(1500)  # a progress report or two: the time left is known
+            # Photographed while the proxies train, once the time left is known.
+            left = page.get_by_text(re.compile(r", about .+ left")).first
+            training = page.get_by_text(re.compile(r"running: training proxy")).first
+            deadline = time.monotonic() + RUN_TIMEOUT_S
+            while running.is_visible() and time.monotonic() < deadline:
+                if left.is_visible() and training.is_visible():
+                    break
+                page.wait_for_timeout(100)
+            page.wait_for_timeout(800)  # the bar slides to its value (the photo showed it short)
             assert running.is_visible(), "the run ended before its running page was photographed"
+            assert left.is_visible(), "the running page never said how long is left"
             page.screenshot(path=str(SCREENSHOTS / "result-running.png"))
             names = wait_chart(page, 10, timeout_s=RUN_TIMEOUT_S)
             # Single members as one average with a band (3 members: no "single #3").
