@@ -11,7 +11,8 @@ shipped SFT policy's answers (backend/proxy_step.py ProxyStep, the step a cold r
 - its calls: the same steps under torch.profiler, each ATen call's own time (self time): the
   matmuls (mm, addmm, bmm, mv) with their FLOPs and rate, and every other call (layer norms,
   softmax, GELU, gathers and scatters, AdamW, copies, allocation...). The profiler adds about a
-  microsecond to every call's time, so the two can sum to more than the unprofiled step.
+  microsecond to every call's time, so the two can sum to more than the unprofiled step. How
+  many calls of each one step makes is counted as Python makes them (views not counted).
 - limit: each minibatch's essential FLOPs as bench_limit counts the reward models' (3x the
   last-token forward of its 128 sequences, padding excluded) at one core's 2048-square matmul
   rate, measured in the same run.
@@ -103,6 +104,32 @@ def time_calls(step, batches, steps: int) -> dict:
     return {k: v / steps for k, v in acc.items()}
 
 
+VIEWS = {"view", "_unsafe_view", "t", "transpose", "select", "slice", "expand", "permute",
+         "as_strided", "alias", "unsqueeze", "squeeze", "reshape", "detach"}  # fmt: skip
+
+
+def count_calls(step, batch) -> dict:
+    """The calls one step makes into torch, as Python makes them (a dispatcher mode sees each
+    call once, not the calls inside it): matrix products (mm, addmm, bmm, mv, matmul) and the
+    others, views not counted."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    count = {"matmul_calls": 0, "other_calls": 0}
+
+    class Counter(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            op = str(func).split(".")[1]
+            if op in ("mm", "addmm", "bmm", "mv", "matmul"):
+                count["matmul_calls"] += 1
+            elif op not in VIEWS:
+                count["other_calls"] += 1
+            return func(*args, **(kwargs or {}))
+
+    with Counter():
+        step(batch)
+    return count
+
+
 def time_steps(step, batches, steps: int) -> float:
     t0 = time.perf_counter()
     for k in range(steps):
@@ -161,6 +188,7 @@ def measure(repeats: int = 5, steps: int = 200, compile_: bool = False) -> dict:
         "matmul_mflop": med["matmul_flop"] / 1e6,
         "essential_mflop": float(flops.mean()) / 1e6,
     }
+    out.update(count_calls(step, batches[0]))
     out["limit_ms"] = out["essential_mflop"] / rate
     out["x_limit"] = out["step_ms"] / out["limit_ms"]
     if compile_:
@@ -186,9 +214,10 @@ def main() -> int:
     print(f"one step of {BATCH} pairs on one thread, medians of {args.repeats} x {args.steps}:")
     rate = r["matmul_mflop"] / r["matmuls_ms"]
     print(f"  step                   {r['step_ms']:6.3f} ms")
-    print(f"  its matmuls            {r['matmuls_ms']:6.3f} ms  ({r['matmul_mflop']:.1f} MFLOP: "
-          f"{rate:.0f} GFLOP/s; their own time under the profiler)")  # fmt: skip
-    print(f"  its other ATen calls   {r['other_calls_ms']:6.3f} ms  (likewise)")
+    mm, other = f"its {r['matmul_calls']} matmul calls", f"its {r['other_calls']} other calls"
+    print(f"  {mm:<22} {r['matmuls_ms']:6.3f} ms  ({r['matmul_mflop']:.1f} MFLOP: {rate:.0f} "
+          f"GFLOP/s; their own time under the profiler)")  # fmt: skip
+    print(f"  {other:<22} {r['other_calls_ms']:6.3f} ms  (likewise; views not counted)")
     print(f"  limit                  {r['limit_ms']:6.3f} ms  ({r['essential_mflop']:.1f} "
           f"essential MFLOP at 1 core's rate): the step is {r['x_limit']:.1f}x it")  # fmt: skip
     for key, label in (("compiled", "torch.compile"), ("compiled_cpp_wrapper", "+ cpp_wrapper")):
