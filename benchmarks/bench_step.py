@@ -149,7 +149,7 @@ def compiled(step, batches, steps: int, repeats: int, cpp_wrapper: bool) -> dict
         return Batch(b.row, b.row_last, b.mask, F.pad(b.tokens, extra), F.pad(b.positions, extra))
 
     padded = [padded_rows(b) for b in batches]
-    eager = step._forward_backward
+    eager, before = step._forward_backward, os.environ.get("TORCHINDUCTOR_CACHE_DIR")
     with tempfile.TemporaryDirectory() as cache:
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
         torch._dynamo.reset()
@@ -164,6 +164,8 @@ def compiled(step, batches, steps: int, repeats: int, cpp_wrapper: bool) -> dict
         finally:
             step._forward_backward = eager
             os.environ.pop("TORCHINDUCTOR_CACHE_DIR")
+            if before is not None:  # the caller's own cache folder, as it was
+                os.environ["TORCHINDUCTOR_CACHE_DIR"] = before
     return {"compile_s": compile_s, "step_ms": 1e3 * float(np.median(times))}
 
 
